@@ -1,0 +1,13 @@
+-- One row per (owner, partner): the owner's view of a conversation, kept up to date in
+-- the same transaction as every send, read, delete, so an inbox page is one range scan.
+CREATE TABLE direct_message_conversations (
+    owner_id BIGINT NOT NULL,
+    partner_id BIGINT NOT NULL,
+    last_message_id BIGINT NULL,
+    unread_count BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (owner_id, partner_id),
+    CONSTRAINT direct_message_conversations_not_self CHECK (owner_id <> partner_id),
+    CONSTRAINT direct_message_conversations_unread CHECK (unread_count >= 0),
+    INDEX direct_message_conversations_latest (owner_id, last_message_id),
+    INDEX direct_message_conversations_partner (partner_id)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;

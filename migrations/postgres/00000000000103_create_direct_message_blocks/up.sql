@@ -1,0 +1,8 @@
+CREATE TABLE direct_message_blocks (
+    blocker_id BIGINT NOT NULL,
+    blocked_id BIGINT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (blocker_id, blocked_id),
+    CHECK (blocker_id <> blocked_id)
+);
+CREATE INDEX direct_message_blocks_blocked ON direct_message_blocks (blocked_id);

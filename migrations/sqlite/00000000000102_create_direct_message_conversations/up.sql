@@ -1,0 +1,15 @@
+-- One row per (owner, partner): the owner's view of a conversation, kept up to date in
+-- the same transaction as every send, read, delete, so an inbox page is one range scan.
+CREATE TABLE direct_message_conversations (
+    owner_id BIGINT NOT NULL,
+    partner_id BIGINT NOT NULL,
+    last_message_id BIGINT,
+    unread_count BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (owner_id, partner_id),
+    CHECK (owner_id <> partner_id),
+    CHECK (unread_count >= 0)
+) WITHOUT ROWID;
+CREATE INDEX direct_message_conversations_latest
+    ON direct_message_conversations (owner_id, last_message_id);
+CREATE INDEX direct_message_conversations_partner
+    ON direct_message_conversations (partner_id);

@@ -1,0 +1,231 @@
+//! The only place that knows SQLite from PostgreSQL from MySQL.
+//!
+//! [`InboxConnection`] is the public, sealed bound of the facade. Each connection type
+//! maps to a [`Store`]: the operations of the inbox, stamped for every backend from the
+//! one Diesel DSL in `queries.rs`, plus the few hooks below that differ per backend
+//! (how an insert returns its row, how a guarded mark-read returns what it marked, how a
+//! write transaction begins, which migrations apply).
+
+use chrono::{DateTime, Utc};
+use diesel::connection::{AnsiTransactionManager, LoadConnection, TransactionManager};
+use diesel::result::{DatabaseErrorKind, Error as DieselError, QueryResult};
+use diesel::Connection;
+
+use crate::message::{NewMessage, StoredMessage};
+use crate::{ConversationQuery, ConversationSummary, ConversationsQuery, Error, Message};
+use crate::{MessageId, Result, UserId};
+
+#[cfg(feature = "mysql")]
+mod mysql;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+#[cfg(all(feature = "sqlite", feature = "r2d2"))]
+pub use sqlite::SqliteCustomizer;
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// A Diesel connection the inbox can work on.
+///
+/// Implemented for [`diesel::SqliteConnection`], [`diesel::PgConnection`] and
+/// [`diesel::MysqlConnection`] (each behind its feature) and, with the `r2d2` feature,
+/// for a `diesel::r2d2::PooledConnection` of any of them, so both `&mut pooled` and
+/// `&mut *pooled` work. Sealed: the inbox relies on each backend's SQL dialect.
+pub trait InboxConnection: sealed::Sealed {
+    #[doc(hidden)]
+    type Store: Store;
+    #[doc(hidden)]
+    fn store(&mut self) -> &mut Self::Store;
+}
+
+#[cfg(feature = "r2d2")]
+impl<C> sealed::Sealed for diesel::r2d2::PooledConnection<diesel::r2d2::ConnectionManager<C>> where
+    C: InboxConnection + diesel::r2d2::R2D2Connection + 'static
+{
+}
+
+#[cfg(feature = "r2d2")]
+impl<C> InboxConnection for diesel::r2d2::PooledConnection<diesel::r2d2::ConnectionManager<C>>
+where
+    C: InboxConnection + diesel::r2d2::R2D2Connection + 'static,
+{
+    type Store = C::Store;
+    fn store(&mut self) -> &mut Self::Store {
+        (**self).store()
+    }
+}
+
+/// A predicate on `direct_messages`, built once by the shared code, run by a backend hook.
+#[allow(unreachable_pub)]
+pub type ReadFilter<DB> = Box<
+    dyn diesel::BoxableExpression<
+        crate::schema::direct_messages::table,
+        DB,
+        SqlType = diesel::sql_types::Bool,
+    >,
+>;
+
+/// Which unread messages a mark-read applies to. Every scope also requires the message
+/// to be unread and not deleted by its recipient.
+#[allow(unreachable_pub)] // named by the hidden `Store`, which must be `pub`
+#[derive(Debug, Clone, Copy)]
+pub enum ReadScope<'a> {
+    /// One message, whoever reads it.
+    Message(MessageId),
+    /// These messages, where `reader` is the recipient.
+    Messages {
+        reader: UserId,
+        ids: &'a [MessageId],
+    },
+    /// Everything `partner` sent to `reader`.
+    From { reader: UserId, partner: UserId },
+}
+
+/// The result of reading one message.
+#[allow(unreachable_pub)]
+#[derive(Debug)]
+pub struct Read {
+    pub message: Message,
+    /// This call marked it read: `message_read` fires.
+    pub newly_read: bool,
+}
+
+/// One page of a conversation, and which of its messages this call marked read.
+#[allow(unreachable_pub)]
+#[derive(Debug)]
+pub struct Page {
+    pub messages: Vec<Message>,
+    pub marked: Vec<Message>,
+}
+
+/// The operations of the inbox on one backend's connection. Hidden: the facade is the API.
+#[allow(unreachable_pub)]
+#[doc(hidden)]
+pub trait Store: Connection + LoadConnection + Sized {
+    // What differs per backend: backend/<name>.rs.
+
+    /// Applies the embedded migrations of this backend.
+    fn migrate(&mut self) -> Result<()>;
+    /// Runs `f` in a transaction that may write (a savepoint inside the caller's own).
+    fn write_transaction<T>(&mut self, f: impl FnMut(&mut Self) -> Result<T>) -> Result<T>;
+    /// Inserts a message and returns the stored row.
+    fn insert_message(&mut self, new: &NewMessage<'_>) -> QueryResult<Message>;
+    /// Marks read the messages `filter` selects and returns exactly the ones it changed.
+    fn mark_read(
+        &mut self,
+        filter: ReadFilter<Self::Backend>,
+        at: DateTime<Utc>,
+    ) -> QueryResult<Vec<Message>>;
+    /// The message as last committed, even where a transaction reads from a snapshot.
+    fn find_current(&mut self, id: MessageId) -> QueryResult<Option<StoredMessage>>;
+
+    // The same on every backend: queries.rs.
+
+    /// The message with its deletion flags.
+    fn find_stored(&mut self, id: MessageId) -> QueryResult<Option<StoredMessage>>;
+    /// Whether `user` blocks `other`.
+    fn is_blocked(&mut self, user: UserId, other: UserId) -> QueryResult<bool>;
+    /// Checks blocks, inserts, and updates both sides' conversation rows.
+    fn send(&mut self, new: &NewMessage<'_>) -> Result<Message>;
+    /// Reads a message, as `reader` when given (checked), else unchecked.
+    fn read(&mut self, id: MessageId, reader: Option<UserId>) -> Result<Read>;
+    /// Marks read what `scope` selects and keeps the unread counters in step.
+    fn mark_and_count(&mut self, scope: ReadScope<'_>) -> QueryResult<Vec<Message>>;
+    /// Unread messages of `user` that `user` has not deleted, from users not blocked.
+    fn unread_messages(&mut self, user: UserId) -> QueryResult<Vec<Message>>;
+    /// How many messages `unread_messages` would return.
+    fn unread_count(&mut self, user: UserId) -> QueryResult<i64>;
+    /// Everyone `user` has a visible message with, latest first.
+    fn partners(&mut self, user: UserId) -> QueryResult<Vec<UserId>>;
+    /// A page of the conversation between `user` and `partner`.
+    fn conversation(
+        &mut self,
+        user: UserId,
+        partner: UserId,
+        query: &ConversationQuery,
+    ) -> Result<Page>;
+    /// The inbox of `user`, one summary per partner.
+    fn conversations(
+        &mut self,
+        user: UserId,
+        query: &ConversationsQuery,
+    ) -> QueryResult<Vec<ConversationSummary>>;
+    /// Marks read everything from `partner` to `user`.
+    fn mark_conversation_read(&mut self, user: UserId, partner: UserId) -> Result<Vec<Message>>;
+    /// Hides a message from `user`; removes it once both sides did.
+    fn delete(&mut self, user: UserId, id: MessageId) -> Result<()>;
+    /// Records that `user` blocks `blocked`.
+    fn block(&mut self, user: UserId, blocked: UserId) -> Result<()>;
+    /// Lifts the block, if any.
+    fn unblock(&mut self, user: UserId, blocked: UserId) -> Result<()>;
+    /// Deletes every row that mentions `user`; returns how many messages went.
+    fn purge(&mut self, user: UserId) -> Result<u64>;
+}
+
+/// Applies `migrations` on `conn`.
+fn apply_migrations<C, DB>(
+    conn: &mut C,
+    migrations: diesel_migrations::EmbeddedMigrations,
+) -> Result<()>
+where
+    DB: diesel::backend::Backend,
+    C: diesel_migrations::MigrationHarness<DB>,
+{
+    conn.run_pending_migrations(migrations)
+        .map(drop)
+        .map_err(|e| Error::Migration(e.to_string()))
+}
+
+/// How many times a transaction that lost a serialization race or a deadlock is run.
+const MAX_ATTEMPTS: u32 = 5;
+
+/// Whether the database aborted the transaction only because of concurrent ones, so
+/// running it again can succeed.
+fn is_transient(error: &Error) -> bool {
+    match error {
+        // MySQL reports deadlocks (1213) as serialization failures; PostgreSQL's
+        // "deadlock detected" (40P01) has no kind of its own in Diesel.
+        Error::Database(DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _)) => {
+            true
+        }
+        Error::Database(DieselError::DatabaseError(_, info)) => {
+            info.message().starts_with("deadlock detected")
+        }
+        _ => false,
+    }
+}
+
+/// A transaction that is retried on serialization failures and deadlocks when it is the
+/// outermost one. Inside the caller's transaction it is a savepoint and never retried: the
+/// database may have aborted the caller's whole transaction, which only the caller can
+/// run again.
+#[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
+fn retrying_transaction<C, T>(conn: &mut C, mut f: impl FnMut(&mut C) -> Result<T>) -> Result<T>
+where
+    C: Connection<TransactionManager = AnsiTransactionManager>,
+{
+    if is_nested(conn)? {
+        return conn.transaction(f);
+    }
+    let mut attempt = 1;
+    loop {
+        match conn.transaction(&mut f) {
+            Err(e) if attempt < MAX_ATTEMPTS && is_transient(&e) => attempt += 1,
+            result => return result,
+        }
+    }
+}
+
+/// Whether `conn` is already inside a transaction.
+fn is_nested<C>(conn: &mut C) -> QueryResult<bool>
+where
+    C: Connection<TransactionManager = AnsiTransactionManager>,
+{
+    Ok(AnsiTransactionManager::transaction_manager_status_mut(conn)
+        .transaction_depth()?
+        .is_some())
+}

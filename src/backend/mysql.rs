@@ -1,0 +1,81 @@
+//! MySQL and MariaDB: no `RETURNING`, so an insert reads its row back by
+//! `LAST_INSERT_ID()` on the same connection, and a mark-read locks what it will change
+//! first; write transactions are retried on deadlocks.
+
+use chrono::{DateTime, Utc};
+use diesel::mysql::{Mysql, MysqlConnection};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations};
+
+use super::{apply_migrations, retrying_transaction, InboxConnection};
+use crate::queries::prelude::*;
+
+const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/mysql");
+
+diesel::define_sql_function! {
+    /// The id the last INSERT on this connection generated.
+    fn last_insert_id() -> diesel::sql_types::Unsigned<diesel::sql_types::BigInt>;
+}
+
+impl super::sealed::Sealed for MysqlConnection {}
+
+impl InboxConnection for MysqlConnection {
+    type Store = Self;
+    fn store(&mut self) -> &mut Self {
+        self
+    }
+}
+
+impl Store for MysqlConnection {
+    fn migrate(&mut self) -> Result<()> {
+        apply_migrations(self, MIGRATIONS)
+    }
+
+    fn write_transaction<T>(&mut self, f: impl FnMut(&mut Self) -> Result<T>) -> Result<T> {
+        retrying_transaction(self, f)
+    }
+
+    // Called inside the write transaction of `send`, so the row read back is ours and
+    // never "the newest row", which another writer may own.
+    fn insert_message(&mut self, new: &NewMessage<'_>) -> QueryResult<Message> {
+        diesel::insert_into(dm::table).values(new).execute(self)?;
+        let id: u64 = diesel::select(last_insert_id()).get_result(self)?;
+        let id = MessageId::try_from(id)
+            .map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))?;
+        dm::table.find(id).select(Message::as_select()).first(self)
+    }
+
+    fn mark_read(
+        &mut self,
+        filter: ReadFilter<Mysql>,
+        at: DateTime<Utc>,
+    ) -> QueryResult<Vec<Message>> {
+        let ids: Vec<MessageId> = dm::table
+            .filter(filter)
+            .select(dm::id)
+            .for_update()
+            .load(self)?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        diesel::update(dm::table.filter(dm::id.eq_any(&ids)))
+            .set(dm::read_at.eq(Stamp(at)))
+            .execute(self)?;
+        dm::table
+            .filter(dm::id.eq_any(&ids))
+            .select(Message::as_select())
+            .load(self)
+    }
+
+    // REPEATABLE READ reads from the snapshot of the transaction's first read; a locking
+    // read sees the latest committed row.
+    fn find_current(&mut self, id: MessageId) -> QueryResult<Option<StoredMessage>> {
+        dm::table
+            .find(id)
+            .select(StoredMessage::as_select())
+            .for_update()
+            .first(self)
+            .optional()
+    }
+
+    crate::queries::shared_queries!(MysqlConnection);
+}

@@ -1,0 +1,135 @@
+//! SQLite: `RETURNING` (3.35+, bundled) and `BEGIN IMMEDIATE` write transactions.
+
+use chrono::{DateTime, Utc};
+use diesel::sqlite::SqliteConnection;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations};
+
+use super::{apply_migrations, is_nested, InboxConnection};
+use crate::queries::prelude::*;
+
+const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+impl super::sealed::Sealed for SqliteConnection {}
+
+impl InboxConnection for SqliteConnection {
+    type Store = Self;
+    fn store(&mut self) -> &mut Self {
+        self
+    }
+}
+
+impl Store for SqliteConnection {
+    fn migrate(&mut self) -> Result<()> {
+        apply_migrations(self, MIGRATIONS)
+    }
+
+    // Take the write lock up front: a deferred transaction that reads first and then
+    // writes fails at once with "database is locked" when another writer got in between,
+    // whatever the busy timeout, while BEGIN IMMEDIATE waits for the timeout.
+    fn write_transaction<T>(&mut self, f: impl FnMut(&mut Self) -> Result<T>) -> Result<T> {
+        if is_nested(self)? {
+            self.transaction(f)
+        } else {
+            self.immediate_transaction(f)
+        }
+    }
+
+    fn insert_message(&mut self, new: &NewMessage<'_>) -> QueryResult<Message> {
+        diesel::insert_into(dm::table)
+            .values(new)
+            .returning(Message::as_returning())
+            .get_result(self)
+    }
+
+    fn mark_read(
+        &mut self,
+        filter: ReadFilter<diesel::sqlite::Sqlite>,
+        at: DateTime<Utc>,
+    ) -> QueryResult<Vec<Message>> {
+        diesel::update(dm::table.filter(filter))
+            .set(dm::read_at.eq(Stamp(at)))
+            .returning(Message::as_returning())
+            .get_results(self)
+    }
+
+    fn find_current(&mut self, id: MessageId) -> QueryResult<Option<StoredMessage>> {
+        self.find_stored(id)
+    }
+
+    crate::queries::shared_queries!(SqliteConnection);
+}
+
+/// An r2d2 connection customizer for SQLite pools.
+///
+/// Sets `busy_timeout`, so a writer waits for another instead of failing with "database
+/// is locked", and, if asked, WAL journaling (readers no longer wait for the writer).
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use diesel::r2d2::{ConnectionManager, Pool};
+/// use diesel::SqliteConnection;
+/// use directmessages::SqliteCustomizer;
+///
+/// let dir = std::env::temp_dir().join(format!("dm-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let manager = ConnectionManager::<SqliteConnection>::new(dir.join("app.db").to_string_lossy());
+/// let pool = Pool::builder()
+///     .max_size(4)
+///     .connection_customizer(Box::new(SqliteCustomizer::new().wal(true)))
+///     .build(manager)?;
+/// directmessages::run_migrations(&mut pool.get()?)?;
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "r2d2")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SqliteCustomizer {
+    busy_timeout: std::time::Duration,
+    wal: bool,
+}
+
+#[cfg(feature = "r2d2")]
+impl Default for SqliteCustomizer {
+    fn default() -> Self {
+        Self {
+            busy_timeout: std::time::Duration::from_secs(5),
+            wal: false,
+        }
+    }
+}
+
+#[cfg(feature = "r2d2")]
+impl SqliteCustomizer {
+    /// A busy timeout of 5 seconds, the journal mode left as it is.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How long a connection waits for another one's write lock.
+    pub fn busy_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.busy_timeout = timeout;
+        self
+    }
+
+    /// Switches the database to WAL journaling (with `synchronous = NORMAL`).
+    pub fn wal(mut self, wal: bool) -> Self {
+        self.wal = wal;
+        self
+    }
+}
+
+#[cfg(feature = "r2d2")]
+impl diesel::r2d2::CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqliteCustomizer {
+    fn on_acquire(
+        &self,
+        conn: &mut SqliteConnection,
+    ) -> std::result::Result<(), diesel::r2d2::Error> {
+        use diesel::connection::SimpleConnection;
+        let mut pragmas = format!("PRAGMA busy_timeout = {};", self.busy_timeout.as_millis());
+        if self.wal {
+            pragmas.push_str("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
+        }
+        conn.batch_execute(&pragmas)
+            .map_err(diesel::r2d2::Error::QueryError)
+    }
+}

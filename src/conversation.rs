@@ -1,0 +1,106 @@
+//! Options and results of the conversation listings.
+
+use crate::{Message, MessageId, UserId};
+
+/// Options of [`Inbox::conversation`](crate::Inbox::conversation).
+///
+/// `Default` is the whole conversation, oldest first, nothing marked read. Pages are
+/// keyset pages on the message id, so they stay exact while new messages arrive:
+///
+/// ```
+/// use directmessages::ConversationQuery;
+/// // the 20 latest messages, newest first
+/// let first = ConversationQuery::new().reversed().limit(20);
+/// // the 20 before the oldest one shown (id 1234)
+/// let next = ConversationQuery::new().reversed().limit(20).before(1234);
+/// # let _ = (first, next);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConversationQuery {
+    pub(crate) limit: Option<u32>,
+    pub(crate) reversed: bool,
+    pub(crate) mark_read: bool,
+    pub(crate) before: Option<MessageId>,
+    pub(crate) after: Option<MessageId>,
+}
+
+impl ConversationQuery {
+    /// The whole conversation, oldest first, nothing marked read.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// At most `n` messages.
+    pub fn limit(mut self, n: u32) -> Self {
+        self.limit = Some(n);
+        self
+    }
+
+    /// Newest first; with [`limit`](Self::limit), the `n` latest.
+    pub fn reversed(mut self) -> Self {
+        self.reversed = true;
+        self
+    }
+
+    /// Marks read the returned messages that the viewer received (never the ones the
+    /// viewer sent), firing `message_read` once for each one this call marked.
+    pub fn mark_read(mut self) -> Self {
+        self.mark_read = true;
+        self
+    }
+
+    /// Only messages with an id below `id`.
+    pub fn before(mut self, id: MessageId) -> Self {
+        self.before = Some(id);
+        self
+    }
+
+    /// Only messages with an id above `id`.
+    pub fn after(mut self, id: MessageId) -> Self {
+        self.after = Some(id);
+        self
+    }
+}
+
+/// One row of a user's inbox: the other user, the latest message between them, and how
+/// many messages from them the user has not read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ConversationSummary {
+    /// The other user.
+    pub partner: UserId,
+    /// The latest message between the two that the user has not deleted.
+    pub last_message: Message,
+    /// Messages from `partner` the user has neither read nor deleted; 0 while the user
+    /// blocks `partner`.
+    pub unread_count: i64,
+}
+
+/// Options of [`Inbox::conversations`](crate::Inbox::conversations).
+///
+/// `Default` is every conversation, latest activity first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConversationsQuery {
+    pub(crate) limit: Option<u32>,
+    pub(crate) before: Option<MessageId>,
+}
+
+impl ConversationsQuery {
+    /// Every conversation, latest activity first.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// At most `n` conversations.
+    pub fn limit(mut self, n: u32) -> Self {
+        self.limit = Some(n);
+        self
+    }
+
+    /// The next page: conversations whose latest message is older than
+    /// `last_message_id`, the `last_message.id` of the last summary already shown.
+    pub fn before(mut self, last_message_id: MessageId) -> Self {
+        self.before = Some(last_message_id);
+        self
+    }
+}

@@ -1,0 +1,79 @@
+//! The crate's error type.
+
+use crate::{MessageId, UserId};
+
+/// Everything that can go wrong in the inbox.
+///
+/// Validation and authorization errors are detected before anything is written, so the
+/// database is unchanged when one of them is returned.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The sender and the recipient are the same user.
+    #[error("user {user} cannot send a message to themselves")]
+    SelfMessage {
+        /// The user who tried.
+        user: UserId,
+    },
+    /// The content is empty or only whitespace.
+    #[error("message is empty")]
+    EmptyMessage,
+    /// The content is longer than the inbox allows.
+    #[error("message is {length} characters long, the maximum is {max}")]
+    MessageTooLong {
+        /// Its length in `char`s.
+        length: usize,
+        /// The configured maximum, see [`InboxBuilder::max_message_chars`](crate::InboxBuilder::max_message_chars).
+        max: usize,
+    },
+    /// The content holds something no backend can store faithfully.
+    #[error("invalid message content: {reason}")]
+    InvalidContent {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// No message has this id, or it is hidden from the user asking.
+    #[error("message {0} not found")]
+    MessageNotFound(MessageId),
+    /// The user is neither the sender nor the recipient of the message.
+    #[error("user {user} may not access message {message}")]
+    NotAllowed {
+        /// The user who asked.
+        user: UserId,
+        /// The message asked for.
+        message: MessageId,
+    },
+    /// The recipient blocks the sender; nothing was stored.
+    #[error("user {recipient} blocks messages from user {sender}")]
+    Blocked {
+        /// Who tried to send.
+        sender: UserId,
+        /// Who blocks them.
+        recipient: UserId,
+    },
+    /// A policy registered with [`Signals::on_before_send`](crate::Signals::on_before_send)
+    /// vetoed the message; nothing was stored.
+    #[error("message rejected: {reason}")]
+    Rejected {
+        /// The reason the policy gave.
+        reason: String,
+    },
+    /// A user tried to block themselves.
+    #[error("user {user} cannot block themselves")]
+    SelfBlock {
+        /// The user who tried.
+        user: UserId,
+    },
+    /// The database failed. Under contention PostgreSQL and MySQL may abort a transaction
+    /// with a serialization failure or a deadlock: the inbox retries those itself when it
+    /// owns the transaction, so one that reaches you came from inside your own transaction
+    /// (roll it back and retry it) or persisted through every retry.
+    #[error("database error: {0}")]
+    Database(#[from] diesel::result::Error),
+    /// Applying the embedded migrations failed.
+    #[error("migration failed: {0}")]
+    Migration(String),
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

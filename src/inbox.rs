@@ -1,0 +1,389 @@
+//! The facade: validate, authorize, run one operation, fire signals.
+
+use crate::backend::{InboxConnection, Store};
+use crate::message::NewMessage;
+use crate::signals::Draft;
+use crate::timestamp::{now, Stamp};
+use crate::{
+    ConversationQuery, ConversationSummary, ConversationsQuery, Error, Message, MessageId, Result,
+    Signals, UserId,
+};
+
+/// The default [`InboxBuilder::max_message_chars`].
+pub const DEFAULT_MAX_MESSAGE_CHARS: usize = 10_000;
+
+/// The entry point: every operation on 1-to-1 messages, on the caller's own connection.
+///
+/// `Inbox` holds no connection, only its limits and [`Signals`]; it is `Send + Sync`, so
+/// build one at start-up and share it by reference or in an `Arc`. Each method runs in a
+/// transaction of its own, or in a savepoint when the connection is already inside one of
+/// yours; handlers fire after that committed, so your outer transaction can still roll back
+/// after they ran.
+///
+/// ```
+/// # fn main() -> directmessages::Result<()> {
+/// use diesel::{Connection, SqliteConnection};
+/// use directmessages::Inbox;
+///
+/// let mut conn = SqliteConnection::establish(":memory:").expect("in-memory database");
+/// directmessages::run_migrations(&mut conn)?;
+///
+/// let inbox = Inbox::new();
+/// inbox.signals().on_message_sent(|e| println!("{} wrote to {}", e.sender, e.recipient));
+/// let hello = inbox.send_message(&mut conn, 1, 2, "Hello!")?;
+/// assert_eq!(inbox.unread_messages(&mut conn, 2)?, vec![hello.clone()]);
+/// assert!(inbox.read_message(&mut conn, hello.id)?.read_at.is_some());
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Inbox {
+    max_message_chars: usize,
+    signals: Signals,
+}
+
+/// Configures an [`Inbox`]; see [`Inbox::builder`].
+#[derive(Debug, Clone)]
+pub struct InboxBuilder {
+    max_message_chars: usize,
+}
+
+impl InboxBuilder {
+    /// The longest message accepted, in `char`s (default 10,000).
+    pub fn max_message_chars(mut self, n: usize) -> Self {
+        self.max_message_chars = n;
+        self
+    }
+
+    /// The inbox, with no signal handlers yet.
+    pub fn build(self) -> Inbox {
+        Inbox {
+            max_message_chars: self.max_message_chars,
+            signals: Signals::new(),
+        }
+    }
+}
+
+impl Default for Inbox {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Inbox {
+    /// An inbox with the default limits.
+    pub fn new() -> Self {
+        Self::builder().build()
+    }
+
+    /// Configures limits before building.
+    ///
+    /// ```
+    /// let inbox = directmessages::Inbox::builder().max_message_chars(500).build();
+    /// assert_eq!(inbox.max_message_chars(), 500);
+    /// ```
+    pub fn builder() -> InboxBuilder {
+        InboxBuilder {
+            max_message_chars: DEFAULT_MAX_MESSAGE_CHARS,
+        }
+    }
+
+    /// The longest message this inbox accepts, in `char`s.
+    pub fn max_message_chars(&self) -> usize {
+        self.max_message_chars
+    }
+
+    /// The handlers this inbox calls.
+    pub fn signals(&self) -> &Signals {
+        &self.signals
+    }
+
+    /// Checks a message the way [`send_message`](Self::send_message) does, without a
+    /// database: self-message, empty or whitespace-only, too long, NUL character.
+    pub fn validate(&self, sender: UserId, recipient: UserId, content: &str) -> Result<()> {
+        if sender == recipient {
+            return Err(Error::SelfMessage { user: sender });
+        }
+        if content.trim().is_empty() {
+            return Err(Error::EmptyMessage);
+        }
+        let length = content.chars().count();
+        if length > self.max_message_chars {
+            return Err(Error::MessageTooLong {
+                length,
+                max: self.max_message_chars,
+            });
+        }
+        // PostgreSQL rejects NUL in text and C clients cut strings at it.
+        if content.contains('\0') {
+            return Err(Error::InvalidContent {
+                reason: "contains a NUL character",
+            });
+        }
+        Ok(())
+    }
+
+    /// Stores a message from `sender` to `recipient` and fires `message_sent`.
+    ///
+    /// Validation and before-send policies run before the database is touched; then
+    /// [`Error::Blocked`] if `recipient` blocks `sender`. Returns the stored row.
+    ///
+    /// ```
+    /// # use diesel::{Connection, SqliteConnection};
+    /// # fn main() -> directmessages::Result<()> {
+    /// # let mut conn = SqliteConnection::establish(":memory:").expect("db");
+    /// # directmessages::run_migrations(&mut conn)?;
+    /// let inbox = directmessages::Inbox::new();
+    /// let message = inbox.send_message(&mut conn, 1, 2, "Lunch?")?;
+    /// assert_eq!((message.sender_id, message.recipient_id), (1, 2));
+    /// assert!(message.is_unread());
+    /// assert!(matches!(
+    ///     inbox.send_message(&mut conn, 1, 2, "   "),
+    ///     Err(directmessages::Error::EmptyMessage)
+    /// ));
+    /// # Ok(()) }
+    /// ```
+    pub fn send_message<C: InboxConnection>(
+        &self,
+        conn: &mut C,
+        sender: UserId,
+        recipient: UserId,
+        content: &str,
+    ) -> Result<Message> {
+        self.validate(sender, recipient, content)?;
+        let draft = Draft {
+            sender,
+            recipient,
+            content,
+        };
+        self.signals
+            .before_send(&draft)
+            .map_err(|reason| Error::Rejected { reason })?;
+        let new = NewMessage {
+            sender_id: sender,
+            recipient_id: recipient,
+            content,
+            sent_at: Stamp(now()),
+        };
+        let message = conn.store().send(&new)?;
+        self.signals.message_sent(&message.event());
+        Ok(message)
+    }
+
+    /// The messages to `user` not read yet, oldest first. Messages `user` deleted or got
+    /// from users `user` blocks are left out.
+    pub fn unread_messages<C: InboxConnection>(
+        &self,
+        conn: &mut C,
+        user: UserId,
+    ) -> Result<Vec<Message>> {
+        Ok(conn.store().unread_messages(user)?)
+    }
+
+    /// How many messages [`unread_messages`](Self::unread_messages) would return, without
+    /// loading them.
+    pub fn unread_count<C: InboxConnection>(&self, conn: &mut C, user: UserId) -> Result<i64> {
+        Ok(conn.store().unread_count(user)?)
+    }
+
+    /// Returns a message and marks it read if it was unread, firing `message_read`
+    /// exactly once per message even when several connections read it at once.
+    ///
+    /// Unchecked: it does not ask who reads. Prefer [`read_message_as`](Self::read_message_as)
+    /// where a user is known. A message its recipient deleted is returned unchanged.
+    ///
+    /// ```
+    /// # use diesel::{Connection, SqliteConnection};
+    /// # fn main() -> directmessages::Result<()> {
+    /// # let mut conn = SqliteConnection::establish(":memory:").expect("db");
+    /// # directmessages::run_migrations(&mut conn)?;
+    /// let inbox = directmessages::Inbox::new();
+    /// let sent = inbox.send_message(&mut conn, 1, 2, "Lunch?")?;
+    /// let read = inbox.read_message(&mut conn, sent.id)?;
+    /// assert!(read.read_at.is_some());
+    /// assert_eq!(inbox.read_message(&mut conn, sent.id)?, read); // unchanged
+    /// # Ok(()) }
+    /// ```
+    pub fn read_message<C: InboxConnection>(&self, conn: &mut C, id: MessageId) -> Result<Message> {
+        self.read(conn, id, None)
+    }
+
+    /// The checked read: the recipient reads it and marks it read; the sender may view it
+    /// without marking it read; anyone else gets [`Error::NotAllowed`]. A message `reader`
+    /// deleted is [`Error::MessageNotFound`] to them.
+    pub fn read_message_as<C: InboxConnection>(
+        &self,
+        conn: &mut C,
+        reader: UserId,
+        id: MessageId,
+    ) -> Result<Message> {
+        self.read(conn, id, Some(reader))
+    }
+
+    fn read<C: InboxConnection>(
+        &self,
+        conn: &mut C,
+        id: MessageId,
+        reader: Option<UserId>,
+    ) -> Result<Message> {
+        let read = conn.store().read(id, reader)?;
+        if read.newly_read {
+            self.signals.message_read(&read.message.event());
+        }
+        Ok(read.message)
+    }
+
+    /// Reads a message like [`read_message`](Self::read_message) and returns it as
+    /// `"<sender name>: <content>"`, asking `sender_name` for the name.
+    pub fn read_message_formatted<C: InboxConnection>(
+        &self,
+        conn: &mut C,
+        id: MessageId,
+        sender_name: impl FnOnce(UserId) -> String,
+    ) -> Result<String> {
+        let message = self.read_message(conn, id)?;
+        Ok(format!(
+            "{}: {}",
+            sender_name(message.sender_id),
+            message.content
+        ))
+    }
+
+    /// Every user that `user` has sent to or received from, each once, most recent
+    /// conversation first. Conversations `user` deleted every message of are left out.
+    pub fn conversation_partners<C: InboxConnection>(
+        &self,
+        conn: &mut C,
+        user: UserId,
+    ) -> Result<Vec<UserId>> {
+        Ok(conn.store().partners(user)?)
+    }
+
+    /// The messages between `user` and `partner`, both directions, oldest first unless
+    /// [`reversed`](ConversationQuery::reversed); see [`ConversationQuery`] for paging.
+    /// With [`mark_read`](ConversationQuery::mark_read) the returned messages `user`
+    /// received are marked read (and come back marked), firing `message_read` for each.
+    ///
+    /// ```
+    /// # use diesel::{Connection, SqliteConnection};
+    /// # fn main() -> directmessages::Result<()> {
+    /// # let mut conn = SqliteConnection::establish(":memory:").expect("db");
+    /// # directmessages::run_migrations(&mut conn)?;
+    /// use directmessages::{ConversationQuery, Inbox};
+    /// let inbox = Inbox::new();
+    /// for text in ["one", "two", "three"] {
+    ///     inbox.send_message(&mut conn, 1, 2, text)?;
+    /// }
+    /// let latest = inbox.conversation(&mut conn, 2, 1, ConversationQuery::new().reversed().limit(2))?;
+    /// assert_eq!(latest.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(), ["three", "two"]);
+    /// let older = inbox.conversation(&mut conn, 2, 1, ConversationQuery::new().reversed().before(latest[1].id))?;
+    /// assert_eq!(older[0].content, "one");
+    /// # Ok(()) }
+    /// ```
+    pub fn conversation<C: InboxConnection>(
+        &self,
+        conn: &mut C,
+        user: UserId,
+        partner: UserId,
+        query: ConversationQuery,
+    ) -> Result<Vec<Message>> {
+        let page = conn.store().conversation(user, partner, &query)?;
+        self.fire_read(&page.marked);
+        Ok(page.messages)
+    }
+
+    /// The inbox screen of `user`: one [`ConversationSummary`] per partner, latest activity
+    /// first, keyset-paginated with [`ConversationsQuery::before`].
+    ///
+    /// ```
+    /// # use diesel::{Connection, SqliteConnection};
+    /// # fn main() -> directmessages::Result<()> {
+    /// # let mut conn = SqliteConnection::establish(":memory:").expect("db");
+    /// # directmessages::run_migrations(&mut conn)?;
+    /// use directmessages::{ConversationsQuery, Inbox};
+    /// let inbox = Inbox::new();
+    /// inbox.send_message(&mut conn, 2, 1, "hi from 2")?;
+    /// inbox.send_message(&mut conn, 3, 1, "hi from 3")?;
+    /// let rows = inbox.conversations(&mut conn, 1, ConversationsQuery::new().limit(10))?;
+    /// assert_eq!(rows[0].partner, 3);
+    /// assert_eq!(rows[0].unread_count, 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn conversations<C: InboxConnection>(
+        &self,
+        conn: &mut C,
+        user: UserId,
+        query: ConversationsQuery,
+    ) -> Result<Vec<ConversationSummary>> {
+        Ok(conn.store().conversations(user, &query)?)
+    }
+
+    /// Marks read every unread message from `partner` to `user` (but those `user`
+    /// deleted), fires `message_read` once for each, and returns how many it marked.
+    pub fn mark_conversation_read<C: InboxConnection>(
+        &self,
+        conn: &mut C,
+        user: UserId,
+        partner: UserId,
+    ) -> Result<usize> {
+        let marked = conn.store().mark_conversation_read(user, partner)?;
+        self.fire_read(&marked);
+        Ok(marked.len())
+    }
+
+    /// Hides a message from `user` only (its sender or recipient, else
+    /// [`Error::NotAllowed`]); the other side still sees it. Once both sides deleted it,
+    /// it is gone from the database.
+    pub fn delete_message<C: InboxConnection>(
+        &self,
+        conn: &mut C,
+        user: UserId,
+        id: MessageId,
+    ) -> Result<()> {
+        conn.store().delete(user, id)
+    }
+
+    /// While `user` blocks `blocked`, messages from `blocked` to `user` are refused with
+    /// [`Error::Blocked`] and old ones from `blocked` no longer count as unread for
+    /// `user`. History is kept. Blocking twice is the same as once.
+    pub fn block_user<C: InboxConnection>(
+        &self,
+        conn: &mut C,
+        user: UserId,
+        blocked: UserId,
+    ) -> Result<()> {
+        conn.store().block(user, blocked)
+    }
+
+    /// Lifts the block `user` put on `blocked`, if any.
+    pub fn unblock_user<C: InboxConnection>(
+        &self,
+        conn: &mut C,
+        user: UserId,
+        blocked: UserId,
+    ) -> Result<()> {
+        conn.store().unblock(user, blocked)
+    }
+
+    /// Whether `user` blocks `other` (one direction only).
+    pub fn is_blocked<C: InboxConnection>(
+        &self,
+        conn: &mut C,
+        user: UserId,
+        other: UserId,
+    ) -> Result<bool> {
+        Ok(conn.store().is_blocked(user, other)?)
+    }
+
+    /// Deletes everything of `user` for account deletion, in one transaction: messages
+    /// sent and received, conversation rows on both sides, blocks both ways. Returns how
+    /// many messages went. Fires nothing.
+    pub fn purge_user<C: InboxConnection>(&self, conn: &mut C, user: UserId) -> Result<u64> {
+        conn.store().purge(user)
+    }
+
+    fn fire_read(&self, marked: &[Message]) {
+        for message in marked {
+            self.signals.message_read(&message.event());
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! The message read model, its insert model, and the event signal handlers receive.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+
+use crate::schema::direct_messages;
+use crate::timestamp::Stamp;
+use crate::{MessageId, UserId};
+
+/// A stored message.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[diesel(table_name = direct_messages)]
+#[cfg_attr(feature = "sqlite", diesel(check_for_backend(diesel::sqlite::Sqlite)))]
+#[cfg_attr(feature = "postgres", diesel(check_for_backend(diesel::pg::Pg)))]
+#[cfg_attr(feature = "mysql", diesel(check_for_backend(diesel::mysql::Mysql)))]
+pub struct Message {
+    /// Its id: unique, never reused, increasing in the order messages were stored.
+    pub id: MessageId,
+    /// Who wrote it.
+    pub sender_id: UserId,
+    /// Who it was written to.
+    pub recipient_id: UserId,
+    /// The text.
+    pub content: String,
+    /// When it was stored, in UTC, to the microsecond.
+    pub sent_at: DateTime<Utc>,
+    /// When the recipient first read it, or `None` while unread.
+    pub read_at: Option<DateTime<Utc>>,
+}
+
+impl Message {
+    /// Whether the recipient has not read it yet.
+    pub fn is_unread(&self) -> bool {
+        self.read_at.is_none()
+    }
+
+    /// The other user of the conversation, seen from `user`.
+    pub fn partner_of(&self, user: UserId) -> UserId {
+        if self.sender_id == user {
+            self.recipient_id
+        } else {
+            self.sender_id
+        }
+    }
+
+    pub(crate) fn event(&self) -> MessageEvent<'_> {
+        MessageEvent {
+            message: self,
+            sender: self.sender_id,
+            recipient: self.recipient_id,
+        }
+    }
+}
+
+/// Shows the content, as the seed app's `__str__` did.
+impl std::fmt::Display for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.content)
+    }
+}
+
+/// A message as stored, with who has hidden it: what authorization decides on.
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = direct_messages)]
+#[cfg_attr(feature = "sqlite", diesel(check_for_backend(diesel::sqlite::Sqlite)))]
+#[cfg_attr(feature = "postgres", diesel(check_for_backend(diesel::pg::Pg)))]
+#[cfg_attr(feature = "mysql", diesel(check_for_backend(diesel::mysql::Mysql)))]
+#[allow(unreachable_pub)] // named by the hidden `Store`, which must be `pub`
+pub struct StoredMessage {
+    #[diesel(embed)]
+    pub(crate) message: Message,
+    pub(crate) deleted_by_sender: bool,
+    pub(crate) deleted_by_recipient: bool,
+}
+
+impl StoredMessage {
+    /// Whether `user` took part and has not deleted it.
+    pub(crate) fn visible_to(&self, user: UserId) -> bool {
+        (self.message.sender_id == user && !self.deleted_by_sender)
+            || (self.message.recipient_id == user && !self.deleted_by_recipient)
+    }
+}
+
+/// A new message, as inserted.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = direct_messages)]
+#[allow(unreachable_pub)] // named by the hidden `Store`, which must be `pub`
+pub struct NewMessage<'a> {
+    pub(crate) sender_id: UserId,
+    pub(crate) recipient_id: UserId,
+    pub(crate) content: &'a str,
+    pub(crate) sent_at: Stamp,
+}
+
+/// What a `message_sent` or `message_read` handler receives.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy)]
+pub struct MessageEvent<'a> {
+    /// The message as stored (for `message_read`, already marked read).
+    pub message: &'a Message,
+    /// Its sender.
+    pub sender: UserId,
+    /// Its recipient.
+    pub recipient: UserId,
+}

@@ -1,0 +1,23 @@
+//! The embedded SQL migrations.
+
+use crate::backend::{InboxConnection, Store};
+use crate::Result;
+
+/// Applies the crate's pending migrations for `conn`'s backend; safe to call on every
+/// start-up.
+///
+/// They are recorded in Diesel's `__diesel_schema_migrations` table beside the host
+/// app's own, with versions that begin with zeros (`00000000000101_…`) so they sort
+/// before any date-stamped version of the host.
+///
+/// ```
+/// # fn main() -> directmessages::Result<()> {
+/// use diesel::{Connection, SqliteConnection};
+/// let mut conn = SqliteConnection::establish(":memory:").expect("in-memory database");
+/// directmessages::run_migrations(&mut conn)?;
+/// directmessages::run_migrations(&mut conn)?; // nothing left to do
+/// # Ok(()) }
+/// ```
+pub fn run_migrations<C: InboxConnection>(conn: &mut C) -> Result<()> {
+    conn.store().migrate()
+}

@@ -1,0 +1,385 @@
+//! The test harness: a fresh database per test on every enabled backend, and the suite
+//! macro that runs each behaviour on each of them.
+//!
+//! PostgreSQL and MySQL are read from `DIRECTMESSAGES_POSTGRES_URL` and
+//! `DIRECTMESSAGES_MYSQL_URL`. Without a URL their tests print one notice and pass as
+//! skipped, unless `CI=true`, where a missing or unreachable server fails the run.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Once;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, R2D2Connection};
+use directmessages::InboxConnection;
+
+/// One isolated database for one test.
+pub trait TestDb: Sized {
+    /// The connection type of the backend.
+    type Conn: InboxConnection + R2D2Connection + Probe + Send + 'static;
+    /// The backend's name, for notices.
+    const NAME: &'static str;
+    /// A fresh, migrated database, or `None` when the backend is not configured.
+    fn create() -> Option<Self>;
+    /// The URL of this test's database.
+    fn url(&self) -> &str;
+    /// A new connection to it.
+    fn conn(&self) -> Self::Conn {
+        let mut conn = Self::Conn::establish(self.url())
+            .unwrap_or_else(|e| panic!("cannot connect to {}: {e}", Self::NAME));
+        prepare(&mut conn);
+        conn
+    }
+    /// A pool of connections to it.
+    fn pool(&self, size: u32) -> Pool<ConnectionManager<Self::Conn>> {
+        Pool::builder()
+            .max_size(size)
+            .min_idle(Some(0))
+            .connection_customizer(Box::new(Prepare))
+            .build(ConnectionManager::new(self.url()))
+            .expect("pool")
+    }
+}
+
+/// What a connection needs before a test uses it.
+fn prepare<C: Probe>(conn: &mut C) {
+    conn.prepare();
+}
+
+#[derive(Debug)]
+struct Prepare;
+impl<C: Probe + R2D2Connection> CustomizeConnection<C, diesel::r2d2::Error> for Prepare {
+    fn on_acquire(&self, conn: &mut C) -> Result<(), diesel::r2d2::Error> {
+        conn.prepare();
+        Ok(())
+    }
+}
+
+/// Runs `test` on a fresh database of `D`, or prints why it is skipped.
+pub fn run<D: TestDb>(test: impl FnOnce(&D)) {
+    if let Some(db) = D::create() {
+        test(&db);
+    }
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A name no other test of any concurrent run uses.
+fn unique_name() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "dm_test_{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        nanos
+    )
+}
+
+/// The configured URL of a server backend, or `None` (with a notice) when it is not
+/// configured outside CI.
+fn server_url(var: &str, name: &str, notice: &'static Once) -> Option<String> {
+    match std::env::var(var) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI=true but {var} is not set: the {name} tests must run in CI")
+        }
+        _ => {
+            notice.call_once(|| eprintln!("note: {name} tests skipped: {var} is not set"));
+            None
+        }
+    }
+}
+
+// ---------------------------------------------------------------- SQLite
+
+#[cfg(feature = "sqlite")]
+pub struct SqliteDb {
+    path: std::path::PathBuf,
+    url: String,
+}
+
+#[cfg(feature = "sqlite")]
+impl TestDb for SqliteDb {
+    type Conn = diesel::SqliteConnection;
+    const NAME: &'static str = "sqlite";
+
+    fn create() -> Option<Self> {
+        let path = std::env::temp_dir().join(format!("{}.db", unique_name()));
+        let url = path.to_string_lossy().into_owned();
+        let db = SqliteDb { path, url };
+        let mut conn = db.conn();
+        conn.batch_execute("PRAGMA journal_mode = WAL;")
+            .expect("WAL");
+        directmessages::run_migrations(&mut conn).expect("migrations");
+        Some(db)
+    }
+
+    fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+#[cfg(feature = "sqlite")]
+impl Drop for SqliteDb {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = self.path.clone().into_os_string();
+            name.push(suffix);
+            let _ = std::fs::remove_file(name);
+        }
+    }
+}
+
+// ---------------------------------------------------------------- PostgreSQL
+
+/// A schema of its own per test, chosen by `search_path` in the URL.
+#[cfg(feature = "postgres")]
+pub struct PgDb {
+    admin_url: String,
+    schema: String,
+    url: String,
+}
+
+#[cfg(feature = "postgres")]
+static PG_NOTICE: Once = Once::new();
+
+#[cfg(feature = "postgres")]
+impl TestDb for PgDb {
+    type Conn = diesel::PgConnection;
+    const NAME: &'static str = "postgres";
+
+    fn create() -> Option<Self> {
+        let admin_url = server_url("DIRECTMESSAGES_POSTGRES_URL", Self::NAME, &PG_NOTICE)?;
+        let mut admin = diesel::PgConnection::establish(&admin_url).unwrap_or_else(|e| {
+            panic!("DIRECTMESSAGES_POSTGRES_URL is set but the server is unreachable: {e}")
+        });
+        let schema = unique_name();
+        admin
+            .batch_execute(&format!("CREATE SCHEMA {schema}"))
+            .expect("create schema");
+        let separator = if admin_url.contains('?') { '&' } else { '?' };
+        let url = format!("{admin_url}{separator}options=-csearch_path%3D{schema}");
+        let db = PgDb {
+            admin_url,
+            schema,
+            url,
+        };
+        directmessages::run_migrations(&mut db.conn()).expect("migrations");
+        Some(db)
+    }
+
+    fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = diesel::PgConnection::establish(&self.admin_url) {
+            let _ = admin.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema));
+        }
+    }
+}
+
+// ---------------------------------------------------------------- MySQL
+
+/// A database of its own per test.
+#[cfg(feature = "mysql")]
+pub struct MysqlDb {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+#[cfg(feature = "mysql")]
+static MYSQL_NOTICE: Once = Once::new();
+
+#[cfg(feature = "mysql")]
+impl TestDb for MysqlDb {
+    type Conn = diesel::MysqlConnection;
+    const NAME: &'static str = "mysql";
+
+    fn create() -> Option<Self> {
+        let admin_url = server_url("DIRECTMESSAGES_MYSQL_URL", Self::NAME, &MYSQL_NOTICE)?;
+        let mut admin = diesel::MysqlConnection::establish(&admin_url).unwrap_or_else(|e| {
+            panic!("DIRECTMESSAGES_MYSQL_URL is set but the server is unreachable: {e}")
+        });
+        let name = unique_name();
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name} CHARACTER SET utf8mb4"))
+            .expect("create database");
+        let (base, query) = match admin_url.split_once('?') {
+            Some((base, query)) => (base, format!("?{query}")),
+            None => (admin_url.as_str(), String::new()),
+        };
+        let server = base.rsplit_once('/').map_or(base, |(server, _db)| server);
+        let url = format!("{server}/{name}{query}");
+        let db = MysqlDb {
+            admin_url,
+            name,
+            url,
+        };
+        directmessages::run_migrations(&mut db.conn()).expect("migrations");
+        Some(db)
+    }
+
+    fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+#[cfg(feature = "mysql")]
+impl Drop for MysqlDb {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = diesel::MysqlConnection::establish(&self.admin_url) {
+            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {}", self.name));
+        }
+    }
+}
+
+// ---------------------------------------------------------------- Probe
+
+/// Reads the tables directly, to check what the inbox left behind.
+pub trait Probe {
+    /// Per-connection settings.
+    fn prepare(&mut self);
+    /// Row counts of messages, conversation rows, blocks.
+    fn counts(&mut self) -> (i64, i64, i64);
+    /// `(owner, partner) -> (last_message_id, unread_count)` as stored.
+    fn conversation_rows(&mut self) -> BTreeMap<(i64, i64), (Option<i64>, i64)>;
+    /// The same, recomputed from `direct_messages` alone.
+    fn expected_conversation_rows(&mut self) -> BTreeMap<(i64, i64), (Option<i64>, i64)>;
+    /// `(deleted_by_sender, deleted_by_recipient)` of a message still stored.
+    fn deletion_flags(&mut self, id: i64) -> Option<(bool, bool)>;
+}
+
+/// What the conversation table must say, derived from the messages: for every owner
+/// with a message, the latest one visible to them and the unread ones visible to them.
+fn derive_conversations(
+    rows: Vec<(i64, i64, i64, bool, bool, bool)>,
+) -> BTreeMap<(i64, i64), (Option<i64>, i64)> {
+    let mut expected: BTreeMap<(i64, i64), (Option<i64>, i64)> = BTreeMap::new();
+    for (id, sender, recipient, unread, by_sender, by_recipient) in rows {
+        for (owner, partner, hidden) in [
+            (sender, recipient, by_sender),
+            (recipient, sender, by_recipient),
+        ] {
+            let entry = expected.entry((owner, partner)).or_insert((None, 0));
+            if !hidden {
+                entry.0 = entry.0.max(Some(id));
+                if owner == recipient && unread {
+                    entry.1 += 1;
+                }
+            }
+        }
+    }
+    expected
+}
+
+macro_rules! probe {
+    ($conn:ty, $prepare:expr) => {
+        impl Probe for $conn {
+            fn prepare(&mut self) {
+                self.batch_execute($prepare).expect("prepare connection");
+            }
+
+            fn counts(&mut self) -> (i64, i64, i64) {
+                use directmessages::schema::*;
+                (
+                    direct_messages::table
+                        .count()
+                        .get_result(self)
+                        .expect("count"),
+                    direct_message_conversations::table
+                        .count()
+                        .get_result(self)
+                        .expect("count"),
+                    direct_message_blocks::table
+                        .count()
+                        .get_result(self)
+                        .expect("count"),
+                )
+            }
+
+            fn conversation_rows(&mut self) -> BTreeMap<(i64, i64), (Option<i64>, i64)> {
+                use directmessages::schema::direct_message_conversations as c;
+                c::table
+                    .select((
+                        c::owner_id,
+                        c::partner_id,
+                        c::last_message_id,
+                        c::unread_count,
+                    ))
+                    .load::<(i64, i64, Option<i64>, i64)>(self)
+                    .expect("conversation rows")
+                    .into_iter()
+                    // A row whose every message is gone says nothing; both shapes are fine.
+                    .filter(|r| r.2.is_some() || r.3 != 0)
+                    .map(|(o, p, last, unread)| ((o, p), (last, unread)))
+                    .collect()
+            }
+
+            fn expected_conversation_rows(&mut self) -> BTreeMap<(i64, i64), (Option<i64>, i64)> {
+                use directmessages::schema::direct_messages as m;
+                let rows = m::table
+                    .select((
+                        m::id,
+                        m::sender_id,
+                        m::recipient_id,
+                        m::read_at.is_null(),
+                        m::deleted_by_sender,
+                        m::deleted_by_recipient,
+                    ))
+                    .load(self)
+                    .expect("messages");
+                derive_conversations(rows)
+                    .into_iter()
+                    .filter(|(_, v)| v.0.is_some() || v.1 != 0)
+                    .collect()
+            }
+
+            fn deletion_flags(&mut self, id: i64) -> Option<(bool, bool)> {
+                use directmessages::schema::direct_messages as m;
+                m::table
+                    .find(id)
+                    .select((m::deleted_by_sender, m::deleted_by_recipient))
+                    .first(self)
+                    .optional()
+                    .expect("flags")
+            }
+        }
+    };
+}
+
+#[cfg(feature = "sqlite")]
+probe!(diesel::SqliteConnection, "PRAGMA busy_timeout = 30000;");
+#[cfg(feature = "postgres")]
+probe!(diesel::PgConnection, "SET TIME ZONE 'Europe/Paris';");
+#[cfg(feature = "mysql")]
+probe!(diesel::MysqlConnection, "SET time_zone = '+02:00';");
+
+/// Instantiates each listed behaviour, a `fn name<D: TestDb>(db: &D)` of the including
+/// file, as a `#[test]` in the modules `sqlite`, `postgres` and `mysql`.
+#[macro_export]
+macro_rules! backend_suite {
+    ($($test:ident),* $(,)?) => {
+        #[cfg(feature = "sqlite")]
+        mod sqlite {
+            $( #[test] fn $test() { $crate::common::run::<$crate::common::SqliteDb>(super::$test) } )*
+        }
+        #[cfg(feature = "postgres")]
+        mod postgres {
+            $( #[test] fn $test() { $crate::common::run::<$crate::common::PgDb>(super::$test) } )*
+        }
+        #[cfg(feature = "mysql")]
+        mod mysql {
+            $( #[test] fn $test() { $crate::common::run::<$crate::common::MysqlDb>(super::$test) } )*
+        }
+    };
+}

@@ -1,0 +1,982 @@
+//! The behaviour of the inbox, written once and run on every enabled backend.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{Timelike, Utc};
+use diesel::Connection;
+use directmessages::{ConversationQuery, ConversationsQuery, Error, Inbox, Message};
+
+use common::{Probe, TestDb};
+
+/// Records every `message_sent` and `message_read` as `("sent" | "read", id)`.
+fn recorded(inbox: &Inbox) -> Arc<Mutex<Vec<(&'static str, i64)>>> {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let sent = Arc::clone(&log);
+    inbox
+        .signals()
+        .on_message_sent(move |e| sent.lock().unwrap().push(("sent", e.message.id)));
+    let read = Arc::clone(&log);
+    inbox
+        .signals()
+        .on_message_read(move |e| read.lock().unwrap().push(("read", e.message.id)));
+    log
+}
+
+fn contents(messages: &[Message]) -> Vec<&str> {
+    messages.iter().map(|m| m.content.as_str()).collect()
+}
+
+fn ids(messages: &[Message]) -> Vec<i64> {
+    messages.iter().map(|m| m.id).collect()
+}
+
+// ------------------------------------------------------------------ sending
+
+fn send_message_returns_the_stored_row<D: TestDb>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = Inbox::new();
+    let before = Utc::now();
+    let sent = inbox.send_message(&mut conn, 1, 2, "Hello").unwrap();
+    assert_eq!(
+        (sent.sender_id, sent.recipient_id, sent.content.as_str()),
+        (1, 2, "Hello")
+    );
+    assert!(sent.is_unread());
+    assert!(sent.sent_at >= before - chrono::Duration::seconds(1));
+    assert!(sent.sent_at <= Utc::now());
+    let stored = inbox
+        .conversation(&mut conn, 1, 2, ConversationQuery::new())
+        .unwrap();
+    assert_eq!(stored, vec![sent]);
+}
+
+fn timestamps_are_utc_to_the_microsecond<D: TestDb>(db: &D) {
+    // The harness sets a non-UTC session time zone on every connection.
+    let mut conn = db.conn();
+    let inbox = Inbox::new();
+    let sent = inbox.send_message(&mut conn, 1, 2, "tick").unwrap();
+    assert_eq!(sent.sent_at.nanosecond() % 1_000, 0);
+    let read = inbox.read_message(&mut conn, sent.id).unwrap();
+    let read_at = read.read_at.expect("marked read");
+    assert_eq!(read_at.nanosecond() % 1_000, 0);
+    let again = inbox.read_message(&mut db.conn(), sent.id).unwrap();
+    assert_eq!(again.sent_at, sent.sent_at);
+    assert_eq!(again.read_at, Some(read_at));
+    assert!((Utc::now() - sent.sent_at).num_seconds().abs() < 60);
+}
+
+fn ids_increase_and_are_never_reused<D: TestDb>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = Inbox::new();
+    let a = inbox.send_message(&mut conn, 1, 2, "a").unwrap();
+    let b = inbox.send_message(&mut conn, 1, 2, "b").unwrap();
+    assert!(b.id > a.id);
+    inbox.delete_message(&mut conn, 1, b.id).unwrap();
+    inbox.delete_message(&mut conn, 2, b.id).unwrap();
+    let c = inbox.send_message(&mut conn, 1, 2, "c").unwrap();
+    assert!(c.id > b.id, "the id of a removed message was reused");
+}
+
+fn message_sent_fires_after_the_write_with_the_stored_row<D: TestDb>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = Inbox::new();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&seen);
+    inbox.signals().on_message_sent(move |e| {
+        sink.lock()
+            .unwrap()
+            .push((e.message.clone(), e.sender, e.recipient));
+    });
+    let sent = inbox.send_message(&mut conn, 7, 9, "payload").unwrap();
+    assert_eq!(*seen.lock().unwrap(), vec![(sent, 7, 9)]);
+}
+
+fn handlers_run_in_registration_order<D: TestDb>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = Inbox::new();
+    let order = Arc::new(Mutex::new(Vec::new()));
+    for name in ["first", "second", "third"] {
+        let order = Arc::clone(&order);
+        inbox
+            .signals()
+            .on_message_sent(move |_| order.lock().unwrap().push(name));
+    }
+    let read_order = Arc::clone(&order);
+    inbox
+        .signals()
+        .on_message_read(move |_| read_order.lock().unwrap().push("read"));
+    let m = inbox.send_message(&mut conn, 1, 2, "x").unwrap();
+    inbox.read_message(&mut conn, m.id).unwrap();
+    assert_eq!(*order.lock().unwrap(), ["first", "second", "third", "read"]);
+}
+
+fn every_invalid_message_is_a_typed_error_and_stores_nothing<D: TestDb>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = Inbox::builder().max_message_chars(5).build();
+    let log = recorded(&inbox);
+    inbox.send_message(&mut conn, 1, 2, "seed").unwrap();
+    let before = conn.counts();
+
+    assert!(matches!(
+        inbox.send_message(&mut conn, 3, 3, "hi"),
+        Err(Error::SelfMessage { user: 3 })
+    ));
+    assert!(matches!(
+        inbox.send_message(&mut conn, 1, 2, ""),
+        Err(Error::EmptyMessage)
+    ));
+    assert!(matches!(
+        inbox.send_message(&mut conn, 1, 2, " \t\n\u{3000}"),
+        Err(Error::EmptyMessage)
+    ));
+    assert!(matches!(
+        inbox.send_message(&mut conn, 1, 2, "héllo!"),
+        Err(Error::MessageTooLong { length: 6, max: 5 })
+    ));
+    assert!(matches!(
+        inbox.send_message(&mut conn, 1, 2, "a\0b"),
+        Err(Error::InvalidContent { .. })
+    ));
+    // Length is counted in chars, not bytes: five 4-byte emoji fit.
+    inbox.send_message(&mut conn, 1, 2, "😀😀😀😀😀").unwrap();
+
+    let after = conn.counts();
+    assert_eq!(after.0, before.0 + 1, "only the valid message was stored");
+    assert_eq!(
+        log.lock().unwrap().len(),
+        2,
+        "no signal for a rejected message"
+    );
+}
+
+fn error_messages_name_the_ids_involved<D: TestDb>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = Inbox::new();
+    let m = inbox.send_message(&mut conn, 1, 2, "x").unwrap();
+    let err = inbox.read_message_as(&mut conn, 3, m.id).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("user 3 may not access message {}", m.id)
+    );
+    let err = inbox.read_message(&mut conn, 424_242).unwrap_err();
+    assert_eq!(err.to_string(), "message 424242 not found");
+}
+
+fn long_messages_round_trip<D: TestDb>(db: &D) {
+    // 100,000 two-byte chars: more than MySQL's TEXT holds.
+    let mut conn = db.conn();
+    let inbox = Inbox::builder().max_message_chars(100_000).build();
+    let long = "é".repeat(100_000);
+    let sent = inbox.send_message(&mut conn, 1, 2, &long).unwrap();
+    assert_eq!(
+        inbox.read_message(&mut conn, sent.id).unwrap().content,
+        long
+    );
+}
+
+fn unicode_round_trips<D: TestDb>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = Inbox::new();
+    let texts = [
+        "emoji 😀🎉👩‍👩‍👧‍👦 flags 🇫🇷",
+        "中文 日本語 한국어",
+        "combining: e\u{301} a\u{30a} n\u{303}",
+        "rtl: مرحبا שלום",
+        "zero width\u{200b}joiner\u{200d}",
+    ];
+    for text in texts {
+        let sent = inbox.send_message(&mut conn, 1, 2, text).unwrap();
+        assert_eq!(sent.content, text);
+        assert_eq!(
+            inbox.read_message(&mut conn, sent.id).unwrap().content,
+            text
+        );
+    }
+    let all = inbox
+        .conversation(&mut conn, 2, 1, ConversationQuery::new())
+        .unwrap();
+    assert_eq!(contents(&all), texts);
+}
+
+fn a_caller_transaction_can_roll_back_a_send<D: TestDb>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = Inbox::new();
+    let result: Result<(), Error> = conn.transaction(|conn| {
+        inbox.send_message(conn, 1, 2, "never mind")?;
+        assert_eq!(inbox.unread_count(conn, 2)?, 1);
+        Err(Error::Rejected {
+            reason: "caller changed its mind".into(),
+        })
+    });
+    assert!(result.is_err());
+    assert_eq!(conn.counts(), (0, 0, 0));
+}
+
+// ------------------------------------------------------------------ reading
+
+fn unread_messages_lists_unread_received_oldest_first<D: TestDb>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = Inbox::new();
+    let a = inbox.send_message(&mut conn, 1, 2, "a").unwrap();
+    inbox.send_message(&mut conn, 2, 1, "to 1").unwrap();
+    let b = inbox.send_message(&mut conn, 3, 2, "b").unwrap();
+    let c = inbox.send_message(&mut conn, 1, 2, "c").unwrap();
+    inbox.read_message(&mut conn, b.id).unwrap();
+    assert_eq!(
+        ids(&inbox.unread_messages(&mut conn, 2).unwrap()),
+        [a.id, c.id]
+    );
+    assert_eq!(inbox.unread_count(&mut conn, 2).unwrap(), 2);
+    assert!(inbox.unread_messages(&mut conn, 99).unwrap().is_empty());
+}
+
+fn read_message_marks_read_and_fires_once<D: TestDb>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = Inbox::new();
+    let log = recorded(&inbox);
+    let m = inbox.send_message(&mut conn, 1, 2, "x").unwrap();
+    let first = inbox.read_message(&mut conn, m.id).unwrap();
+    assert!(first.read_at.is_some());
+    assert_eq!(
+        Message {
+            read_at: None,
+            ..first.clone()
+        },
+        m
+    );
+    let second = inbox.read_message(&mut conn, m.id).unwrap();
+    assert_eq!(
+        second, first,
+        "an already read message comes back unchanged"
+    );
+    assert_eq!(*log.lock().unwrap(), [("sent", m.id), ("read", m.id)]);
+    assert!(inbox.unread_messages(&mut conn, 2).unwrap().is_empty());
+}
+
+fn reading_a_missing_message_is_not_found<D: TestDb>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = Inbox::new();
+    assert!(matches!(
+        inbox.read_message(&mut conn, 12345),
+        Err(Error::MessageNotFound(12345))
+    ));
+    assert!(matches!(
+        inbox.read_message_as(&mut conn, 1, 12345),
+        Err(Error::MessageNotFound(12345))
+    ));
+    assert!(matches!(
+        inbox.read_message_formatted(&mut conn, 12345, |_| "x".into()),
+        Err(Error::MessageNotFound(12345))
+    ));
+}
+
+fn recipient_reading_as_themselves_marks_read<D: TestDb>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = Inbox::new();
+    let log = recorded(&inbox);
+    let m = inbox.send_message(&mut conn, 1, 2, "x").unwrap();
+    assert!(inbox
+        .read_message_as(&mut conn, 2, m.id)
+        .unwrap()
+        .read_at
+        .is_some());
+    assert_eq!(log.lock().unwrap().last(), Some(&("read", m.id)));
+}
+
+fn sender_views_without_marking_read<D: TestDb>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = Inbox::new();
+    let log = recorded(&inbox);
+    let m = inbox.send_message(&mut conn, 1, 2, "x").unwrap();
+    assert_eq!(inbox.read_message_as(&mut conn, 1, m.id).unwrap(), m);
+    assert_eq!(ids(&inbox.unread_messages(&mut conn, 2).unwrap()), [m.id]);
+    assert_eq!(*log.lock().unwrap(), [("sent", m.id)]);
+}
+
+fn stranger_cannot_read_a_message<D: TestDb>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = Inbox::new();
+    let m = inbox.send_message(&mut conn, 1, 2, "private").unwrap();
+    assert!(matches!(
+        inbox.read_message_as(&mut conn, 3, m.id),
+        Err(Error::NotAllowed { user: 3, message }) if message == m.id
+    ));
+    assert_eq!(
+        ids(&inbox.unread_messages(&mut conn, 2).unwrap()),
+        [m.id],
+        "still unread"
+    );
+}
+
+fn read_message_formatted_prefixes_the_sender_name<D: TestDb>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = Inbox::new();
+    let m = inbox.send_message(&mut conn, 1, 2, "Hi there").unwrap();
+    let text = inbox
+        .read_message_formatted(&mut conn, m.id, |id| format!("user{id}"))
+        .unwrap();
+    assert_eq!(text, "user1: Hi there");
+    assert!(
+        inbox.unread_messages(&mut conn, 2).unwrap().is_empty(),
+        "marked read"
+    );
+}
+
+// ------------------------------------------------------------------ partners and conversations
+
+fn partners_are_listed_once_most_recent_first<D: TestDb>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = Inbox::new();
+    inbox.send_message(&mut conn, 1, 2, "to 2").unwrap();
+    inbox.send_message(&mut conn, 3, 1, "from 3").unwrap();
+    inbox.send_message(&mut conn, 1, 4, "to 4").unwrap();
+    inbox.send_message(&mut conn, 2, 1, "from 2 again").unwrap();
+    inbox.send_message(&mut conn, 5, 6, "unrelated").unwrap();
+    assert_eq!(
+        inbox.conversation_partners(&mut conn, 1).unwrap(),
+        [2, 4, 3]
+    );
+    assert_eq!(inbox.conversation_partners(&mut conn, 3).unwrap(), [1]);
+}
+
+fn a_user_with_no_messages_has_no_partners<D: TestDb>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = Inbox::new();
+    inbox.send_message(&mut conn, 1, 2, "x").unwrap();
+    assert!(inbox
+        .conversation_partners(&mut conn, 42)
+        .unwrap()
+        .is_empty());
+    assert!(inbox
+        .conversations(&mut conn, 42, ConversationsQuery::new())
+        .unwrap()
+        .is_empty());
+}
+
+fn conversation_holds_both_directions_oldest_first<D: TestDb>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = Inbox::new();
+    inbox.send_message(&mut conn, 1, 2, "one").unwrap();
+    inbox.send_message(&mut conn, 2, 1, "two").unwrap();
+    inbox.send_message(&mut conn, 1, 3, "elsewhere").unwrap();
+    inbox.send_message(&mut conn, 1, 2, "three").unwrap();
+    let from_1 = inbox
+        .conversation(&mut conn, 1, 2, ConversationQuery::new())
+        .unwrap();
+    let from_2 = inbox
+        .conversation(&mut conn, 2, 1, ConversationQuery::new())
+        .unwrap();
+    assert_eq!(contents(&from_1), ["one", "two", "three"]);
+    assert_eq!(from_1, from_2);
+    assert!(inbox
+        .conversation(&mut conn, 1, 1, ConversationQuery::new())
+        .unwrap()
+        .is_empty());
+}
+
+fn limit_takes_the_oldest_and_reversed_limit_the_latest<D: TestDb>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = Inbox::new();
+    for i in 0..6 {
+        inbox
+            .send_message(&mut conn, 1 + i % 2, 2 - i % 2, &format!("m{i}"))
+            .unwrap();
+    }
+    let q = ConversationQuery::new;
+    let oldest = inbox.conversation(&mut conn, 1, 2, q().limit(2)).unwrap();
+    assert_eq!(contents(&oldest), ["m0", "m1"]);
+    let latest = inbox
+        .conversation(&mut conn, 1, 2, q().reversed().limit(2))
+        .unwrap();
+    assert_eq!(contents(&latest), ["m5", "m4"]);
+    let all_reversed = inbox.conversation(&mut conn, 1, 2, q().reversed()).unwrap();
+    assert_eq!(
+        contents(&all_reversed),
+        ["m5", "m4", "m3", "m2", "m1", "m0"]
+    );
+    assert!(inbox
+        .conversation(&mut conn, 1, 2, q().limit(0))
+        .unwrap()
+        .is_empty());
+}
+
+fn keyset_pages_cover_the_conversation_exactly_once<D: TestDb>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = Inbox::new();
+    let mut all = Vec::new();
+    for i in 0..23 {
+        let (from, to) = if i % 3 == 0 { (2, 1) } else { (1, 2) };
+        all.push(
+            inbox
+                .send_message(&mut conn, from, to, &format!("m{i}"))
+                .unwrap()
+                .id,
+        );
+        inbox.send_message(&mut conn, 1, 3, "noise").unwrap();
+    }
+    // Backwards, newest first, as a chat screen scrolls up.
+    let mut seen = Vec::new();
+    let mut query = ConversationQuery::new().reversed().limit(5);
+    loop {
+        let page = inbox.conversation(&mut conn, 1, 2, query.clone()).unwrap();
+        assert!(page.len() <= 5);
+        let Some(last) = page.last() else { break };
+        query = ConversationQuery::new().reversed().limit(5).before(last.id);
+        seen.extend(ids(&page));
+    }
+    seen.reverse();
+    assert_eq!(seen, all);
+    // Forwards, oldest first.
+    let mut seen = Vec::new();
+    let mut query = ConversationQuery::new().limit(4);
+    loop {
+        let page = inbox.conversation(&mut conn, 2, 1, query.clone()).unwrap();
+        let Some(last) = page.last() else { break };
+        query = ConversationQuery::new().limit(4).after(last.id);
+        seen.extend(ids(&page));
+    }
+    assert_eq!(seen, all);
+    // Both bounds at once: strictly between.
+    let between = inbox
+        .conversation(
+            &mut conn,
+            1,
+            2,
+            ConversationQuery::new().after(all[3]).before(all[7]),
+        )
+        .unwrap();
+    assert_eq!(ids(&between), &all[4..7]);
+}
+
+fn conversation_mark_read_marks_only_what_the_viewer_received<D: TestDb>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = Inbox::new();
+    let log = recorded(&inbox);
+    let to_2a = inbox.send_message(&mut conn, 1, 2, "to 2 a").unwrap();
+    let to_1 = inbox.send_message(&mut conn, 2, 1, "to 1").unwrap();
+    let to_2b = inbox.send_message(&mut conn, 1, 2, "to 2 b").unwrap();
+    let to_2c = inbox.send_message(&mut conn, 1, 2, "to 2 c").unwrap();
+    log.lock().unwrap().clear();
+
+    // Only the first page (3 messages) is marked, and only what user 2 received.
+    let page = inbox
+        .conversation(
+            &mut conn,
+            2,
+            1,
+            ConversationQuery::new().limit(3).mark_read(),
+        )
+        .unwrap();
+    assert_eq!(ids(&page), [to_2a.id, to_1.id, to_2b.id]);
+    assert!(
+        page[0].read_at.is_some() && page[2].read_at.is_some(),
+        "returned marked"
+    );
+    assert!(
+        page[1].read_at.is_none(),
+        "what the viewer sent stays unread"
+    );
+    assert_eq!(
+        *log.lock().unwrap(),
+        [("read", to_2a.id), ("read", to_2b.id)]
+    );
+    assert_eq!(
+        ids(&inbox.unread_messages(&mut conn, 2).unwrap()),
+        [to_2c.id]
+    );
+    assert_eq!(
+        ids(&inbox.unread_messages(&mut conn, 1).unwrap()),
+        [to_1.id]
+    );
+
+    // Again: nothing new to mark, nothing fires.
+    log.lock().unwrap().clear();
+    inbox
+        .conversation(
+            &mut conn,
+            2,
+            1,
+            ConversationQuery::new().limit(3).mark_read(),
+        )
+        .unwrap();
+    assert!(log.lock().unwrap().is_empty());
+    assert_eq!(conn.conversation_rows(), conn.expected_conversation_rows());
+}
+
+fn conversation_without_mark_read_changes_nothing<D: TestDb>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = Inbox::new();
+    let m = inbox.send_message(&mut conn, 1, 2, "x").unwrap();
+    inbox
+        .conversation(&mut conn, 2, 1, ConversationQuery::new())
+        .unwrap();
+    assert_eq!(ids(&inbox.unread_messages(&mut conn, 2).unwrap()), [m.id]);
+}
+
+fn migrations_are_idempotent<D: TestDb>(db: &D) {
+    let mut conn = db.conn();
+    directmessages::run_migrations(&mut conn).unwrap();
+    directmessages::run_migrations(&mut conn).unwrap();
+    Inbox::new()
+        .send_message(&mut conn, 1, 2, "still works")
+        .unwrap();
+}
+
+// ------------------------------------------------------------------ the inbox screen
+
+fn conversations_summarise_each_partner_latest_first<D: TestDb>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = Inbox::new();
+    inbox.send_message(&mut conn, 2, 1, "2 a").unwrap();
+    inbox.send_message(&mut conn, 2, 1, "2 b").unwrap();
+    inbox.send_message(&mut conn, 3, 1, "3 a").unwrap();
+    let last_to_2 = inbox.send_message(&mut conn, 1, 2, "reply to 2").unwrap();
+    let rows = inbox
+        .conversations(&mut conn, 1, ConversationsQuery::new())
+        .unwrap();
+    assert_eq!(rows.iter().map(|r| r.partner).collect::<Vec<_>>(), [2, 3]);
+    assert_eq!(rows[0].last_message, last_to_2);
+    assert_eq!(rows[0].unread_count, 2);
+    assert_eq!(rows[1].last_message.content, "3 a");
+    assert_eq!(rows[1].unread_count, 1);
+    let theirs = inbox
+        .conversations(&mut conn, 2, ConversationsQuery::new())
+        .unwrap();
+    assert_eq!((theirs[0].partner, theirs[0].unread_count), (1, 1));
+}
+
+fn conversations_page_by_keyset<D: TestDb>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = Inbox::new();
+    for partner in 2..=8 {
+        inbox.send_message(&mut conn, partner, 1, "hi").unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut query = ConversationsQuery::new().limit(3);
+    loop {
+        let page = inbox.conversations(&mut conn, 1, query.clone()).unwrap();
+        let Some(last) = page.last() else { break };
+        query = ConversationsQuery::new()
+            .limit(3)
+            .before(last.last_message.id);
+        seen.extend(page.iter().map(|r| r.partner));
+    }
+    assert_eq!(seen, [8, 7, 6, 5, 4, 3, 2]);
+}
+
+fn mark_conversation_read_marks_everything_from_the_partner<D: TestDb>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = Inbox::new();
+    let log = recorded(&inbox);
+    let a = inbox.send_message(&mut conn, 2, 1, "a").unwrap();
+    let b = inbox.send_message(&mut conn, 2, 1, "b").unwrap();
+    inbox.send_message(&mut conn, 1, 2, "mine").unwrap();
+    let other = inbox.send_message(&mut conn, 3, 1, "other").unwrap();
+    log.lock().unwrap().clear();
+    assert_eq!(inbox.mark_conversation_read(&mut conn, 1, 2).unwrap(), 2);
+    assert_eq!(*log.lock().unwrap(), [("read", a.id), ("read", b.id)]);
+    assert_eq!(
+        ids(&inbox.unread_messages(&mut conn, 1).unwrap()),
+        [other.id]
+    );
+    assert_eq!(
+        inbox.unread_messages(&mut conn, 2).unwrap().len(),
+        1,
+        "the sender's side untouched"
+    );
+    assert_eq!(inbox.mark_conversation_read(&mut conn, 1, 2).unwrap(), 0);
+    let rows = inbox
+        .conversations(&mut conn, 1, ConversationsQuery::new())
+        .unwrap();
+    assert_eq!(
+        rows.iter().map(|r| r.unread_count).collect::<Vec<_>>(),
+        [1, 0]
+    );
+}
+
+fn read_all_while_a_new_message_arrives<D: TestDb>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = Inbox::new();
+    inbox.send_message(&mut conn, 2, 1, "a").unwrap();
+    assert_eq!(inbox.mark_conversation_read(&mut conn, 1, 2).unwrap(), 1);
+    let late = inbox.send_message(&mut db.conn(), 2, 1, "late").unwrap();
+    assert_eq!(
+        ids(&inbox.unread_messages(&mut conn, 1).unwrap()),
+        [late.id]
+    );
+    let rows = inbox
+        .conversations(&mut conn, 1, ConversationsQuery::new())
+        .unwrap();
+    assert_eq!(
+        (rows[0].unread_count, rows[0].last_message.id),
+        (1, late.id)
+    );
+}
+
+fn delete_hides_a_message_from_one_side_only<D: TestDb>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = Inbox::new();
+    let a = inbox.send_message(&mut conn, 1, 2, "a").unwrap();
+    let b = inbox.send_message(&mut conn, 1, 2, "b").unwrap();
+    inbox.delete_message(&mut conn, 2, b.id).unwrap();
+    let seen_by_2 = inbox
+        .conversation(&mut conn, 2, 1, ConversationQuery::new())
+        .unwrap();
+    let seen_by_1 = inbox
+        .conversation(&mut conn, 1, 2, ConversationQuery::new())
+        .unwrap();
+    assert_eq!(ids(&seen_by_2), [a.id]);
+    assert_eq!(ids(&seen_by_1), [a.id, b.id]);
+    assert_eq!(ids(&inbox.unread_messages(&mut conn, 2).unwrap()), [a.id]);
+    assert_eq!(inbox.unread_count(&mut conn, 2).unwrap(), 1);
+    assert!(matches!(
+        inbox.read_message_as(&mut conn, 2, b.id),
+        Err(Error::MessageNotFound(_))
+    ));
+    assert_eq!(inbox.read_message_as(&mut conn, 1, b.id).unwrap(), b);
+    assert_eq!(conn.deletion_flags(b.id), Some((false, true)));
+    assert_eq!(conn.conversation_rows(), conn.expected_conversation_rows());
+}
+
+fn a_message_both_sides_deleted_is_gone<D: TestDb>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = Inbox::new();
+    let m = inbox.send_message(&mut conn, 1, 2, "bye").unwrap();
+    inbox.delete_message(&mut conn, 1, m.id).unwrap();
+    assert_eq!(conn.deletion_flags(m.id), Some((true, false)));
+    inbox.delete_message(&mut conn, 2, m.id).unwrap();
+    assert_eq!(conn.deletion_flags(m.id), None);
+    assert!(matches!(
+        inbox.read_message(&mut conn, m.id),
+        Err(Error::MessageNotFound(_))
+    ));
+    assert!(inbox
+        .conversation_partners(&mut conn, 1)
+        .unwrap()
+        .is_empty());
+    assert!(inbox
+        .conversations(&mut conn, 2, ConversationsQuery::new())
+        .unwrap()
+        .is_empty());
+}
+
+fn deleting_the_last_message_shows_the_previous_one<D: TestDb>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = Inbox::new();
+    let first = inbox.send_message(&mut conn, 1, 2, "first").unwrap();
+    inbox.send_message(&mut conn, 3, 1, "from 3").unwrap();
+    let last = inbox.send_message(&mut conn, 2, 1, "last").unwrap();
+    inbox.delete_message(&mut conn, 1, last.id).unwrap();
+    let rows = inbox
+        .conversations(&mut conn, 1, ConversationsQuery::new())
+        .unwrap();
+    assert_eq!(rows.iter().map(|r| r.partner).collect::<Vec<_>>(), [3, 2]);
+    assert_eq!(rows[1].last_message, first);
+    assert_eq!(
+        rows[1].unread_count, 0,
+        "the deleted unread message no longer counts"
+    );
+    assert_eq!(inbox.conversation_partners(&mut conn, 1).unwrap(), [3, 2]);
+    let theirs = inbox
+        .conversations(&mut conn, 2, ConversationsQuery::new())
+        .unwrap();
+    assert_eq!(
+        theirs[0].last_message.id, last.id,
+        "the other side still sees it"
+    );
+    inbox.delete_message(&mut conn, 1, first.id).unwrap();
+    assert_eq!(inbox.conversation_partners(&mut conn, 1).unwrap(), [3]);
+    assert_eq!(conn.conversation_rows(), conn.expected_conversation_rows());
+}
+
+fn only_a_participant_can_delete_and_only_once<D: TestDb>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = Inbox::new();
+    let m = inbox.send_message(&mut conn, 1, 2, "x").unwrap();
+    let before = conn.counts();
+    assert!(matches!(
+        inbox.delete_message(&mut conn, 3, m.id),
+        Err(Error::NotAllowed { user: 3, .. })
+    ));
+    assert_eq!(conn.deletion_flags(m.id), Some((false, false)));
+    inbox.delete_message(&mut conn, 1, m.id).unwrap();
+    assert!(matches!(
+        inbox.delete_message(&mut conn, 1, m.id),
+        Err(Error::MessageNotFound(_))
+    ));
+    assert!(matches!(
+        inbox.delete_message(&mut conn, 1, 999_999),
+        Err(Error::MessageNotFound(_))
+    ));
+    assert_eq!(conn.counts(), before);
+}
+
+fn a_blocked_sender_gets_blocked_and_nothing_is_stored<D: TestDb>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = Inbox::new();
+    let log = recorded(&inbox);
+    inbox
+        .send_message(&mut conn, 2, 1, "before the block")
+        .unwrap();
+    inbox.block_user(&mut conn, 1, 2).unwrap();
+    let before = conn.counts();
+    assert!(matches!(
+        inbox.send_message(&mut conn, 2, 1, "let me in"),
+        Err(Error::Blocked {
+            sender: 2,
+            recipient: 1
+        })
+    ));
+    assert_eq!(conn.counts(), before);
+    assert_eq!(log.lock().unwrap().len(), 1);
+    // One direction only: 1 may still write to 2.
+    inbox
+        .send_message(&mut conn, 1, 2, "I may still write")
+        .unwrap();
+}
+
+fn blocking_keeps_history_but_not_unread_counts<D: TestDb>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = Inbox::new();
+    let old = inbox.send_message(&mut conn, 2, 1, "old").unwrap();
+    inbox.send_message(&mut conn, 3, 1, "from 3").unwrap();
+    inbox.block_user(&mut conn, 1, 2).unwrap();
+    assert!(inbox.is_blocked(&mut conn, 1, 2).unwrap());
+    assert!(!inbox.is_blocked(&mut conn, 2, 1).unwrap());
+    assert_eq!(inbox.unread_count(&mut conn, 1).unwrap(), 1);
+    assert_eq!(inbox.unread_messages(&mut conn, 1).unwrap().len(), 1);
+    let rows = inbox
+        .conversations(&mut conn, 1, ConversationsQuery::new())
+        .unwrap();
+    let row_2 = rows.iter().find(|r| r.partner == 2).expect("history kept");
+    assert_eq!(row_2.unread_count, 0);
+    assert_eq!(
+        inbox
+            .conversation(&mut conn, 1, 2, ConversationQuery::new())
+            .unwrap(),
+        [old.clone()]
+    );
+    assert!(
+        inbox.read_message_as(&mut conn, 1, old.id).is_ok(),
+        "old messages stay readable"
+    );
+}
+
+fn block_then_unblock<D: TestDb>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = Inbox::new();
+    inbox.send_message(&mut conn, 2, 1, "unread").unwrap();
+    inbox.block_user(&mut conn, 1, 2).unwrap();
+    inbox.block_user(&mut conn, 1, 2).unwrap(); // twice is once
+    assert_eq!(conn.counts().2, 1);
+    inbox.unblock_user(&mut conn, 1, 2).unwrap();
+    assert!(!inbox.is_blocked(&mut conn, 1, 2).unwrap());
+    assert_eq!(
+        inbox.unread_count(&mut conn, 1).unwrap(),
+        1,
+        "the old message counts again"
+    );
+    inbox.send_message(&mut conn, 2, 1, "welcome back").unwrap();
+    assert_eq!(inbox.unread_count(&mut conn, 1).unwrap(), 2);
+    inbox.unblock_user(&mut conn, 1, 2).unwrap(); // unblocking nothing is fine
+}
+
+fn blocking_oneself_is_an_error<D: TestDb>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = Inbox::new();
+    assert!(matches!(
+        inbox.block_user(&mut conn, 4, 4),
+        Err(Error::SelfBlock { user: 4 })
+    ));
+    assert_eq!(conn.counts(), (0, 0, 0));
+}
+
+fn a_before_send_policy_can_veto_and_nothing_is_stored<D: TestDb>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = Inbox::new();
+    let log = recorded(&inbox);
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&calls);
+    inbox.signals().on_before_send(move |draft| {
+        seen.lock()
+            .unwrap()
+            .push((draft.sender, draft.recipient, draft.content.to_owned()));
+        Ok(())
+    });
+    inbox.signals().on_before_send(|draft| {
+        if draft.content.contains("spam") {
+            Err("looks like spam".to_owned())
+        } else {
+            Ok(())
+        }
+    });
+    inbox
+        .signals()
+        .on_before_send(|_| Err("never reached for spam".to_owned()));
+    let err = inbox
+        .send_message(&mut conn, 1, 2, "buy spam now")
+        .unwrap_err();
+    assert!(matches!(&err, Error::Rejected { reason } if reason == "looks like spam"));
+    assert_eq!(conn.counts(), (0, 0, 0));
+    assert!(log.lock().unwrap().is_empty());
+    assert_eq!(*calls.lock().unwrap(), [(1, 2, "buy spam now".to_owned())]);
+    // Validation runs first: an invalid message never reaches a policy.
+    assert!(matches!(
+        inbox.send_message(&mut conn, 1, 2, " "),
+        Err(Error::EmptyMessage)
+    ));
+    assert_eq!(calls.lock().unwrap().len(), 1);
+}
+
+fn purge_user_removes_everything_of_that_user<D: TestDb>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = Inbox::new();
+    inbox.send_message(&mut conn, 1, 2, "a").unwrap();
+    inbox.send_message(&mut conn, 2, 1, "b").unwrap();
+    inbox.send_message(&mut conn, 3, 1, "c").unwrap();
+    let kept = inbox.send_message(&mut conn, 2, 3, "kept").unwrap();
+    inbox.block_user(&mut conn, 1, 4).unwrap();
+    inbox.block_user(&mut conn, 5, 1).unwrap();
+    inbox.block_user(&mut conn, 2, 3).unwrap();
+    assert_eq!(inbox.purge_user(&mut conn, 1).unwrap(), 3);
+    assert_eq!(conn.counts(), (1, 2, 1));
+    assert!(inbox
+        .conversation_partners(&mut conn, 1)
+        .unwrap()
+        .is_empty());
+    assert_eq!(inbox.conversation_partners(&mut conn, 2).unwrap(), [3]);
+    assert_eq!(inbox.unread_count(&mut conn, 1).unwrap(), 0);
+    assert_eq!(inbox.unread_messages(&mut conn, 3).unwrap(), [kept]);
+    assert_eq!(inbox.purge_user(&mut conn, 1).unwrap(), 0);
+    assert_eq!(conn.conversation_rows(), conn.expected_conversation_rows());
+}
+
+/// A small deterministic generator, so a failure can be replayed.
+struct Lcg(u64);
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % n
+    }
+}
+
+fn counts_stay_exact_after_random_operations<D: TestDb>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = Inbox::new();
+    let mut rng = Lcg(0x5eed);
+    let mut sent: Vec<i64> = Vec::new();
+    for step in 0..400 {
+        let a = 1 + rng.below(5) as i64;
+        let b = 1 + (a + rng.below(4) as i64) % 5;
+        let result = match rng.below(10) {
+            0..=3 => inbox
+                .send_message(&mut conn, a, b, &format!("s{step}"))
+                .map(|m| sent.push(m.id)),
+            4 if !sent.is_empty() => {
+                let id = sent[rng.below(sent.len() as u64) as usize];
+                inbox.read_message_as(&mut conn, a, id).map(drop)
+            }
+            5 => inbox.mark_conversation_read(&mut conn, a, b).map(drop),
+            6 if !sent.is_empty() => {
+                let id = sent[rng.below(sent.len() as u64) as usize];
+                inbox.delete_message(&mut conn, a, id)
+            }
+            7 => {
+                let q = ConversationQuery::new().reversed().limit(3).mark_read();
+                inbox.conversation(&mut conn, a, b, q).map(drop)
+            }
+            8 => inbox.block_user(&mut conn, a, b),
+            _ => inbox.unblock_user(&mut conn, a, b),
+        };
+        match result {
+            Ok(())
+            | Err(Error::NotAllowed { .. } | Error::MessageNotFound(_) | Error::Blocked { .. }) => {
+            }
+            Err(e) => panic!("step {step}: {e}"),
+        }
+        if step % 50 == 49 {
+            assert_eq!(
+                conn.conversation_rows(),
+                conn.expected_conversation_rows(),
+                "after step {step}"
+            );
+        }
+    }
+    assert_eq!(conn.conversation_rows(), conn.expected_conversation_rows());
+    for user in 1..=5 {
+        let unread = inbox.unread_messages(&mut conn, user).unwrap();
+        assert_eq!(
+            inbox.unread_count(&mut conn, user).unwrap(),
+            unread.len() as i64
+        );
+        let summaries = inbox
+            .conversations(&mut conn, user, ConversationsQuery::new())
+            .unwrap();
+        let summed: i64 = summaries.iter().map(|s| s.unread_count).sum();
+        assert_eq!(summed, unread.len() as i64, "summary counts of user {user}");
+        for s in &summaries {
+            let latest = inbox
+                .conversation(
+                    &mut conn,
+                    user,
+                    s.partner,
+                    ConversationQuery::new().reversed().limit(1),
+                )
+                .unwrap();
+            assert_eq!(latest, [s.last_message.clone()]);
+        }
+        let partners = inbox.conversation_partners(&mut conn, user).unwrap();
+        assert_eq!(
+            partners,
+            summaries.iter().map(|s| s.partner).collect::<Vec<_>>()
+        );
+    }
+}
+
+backend_suite!(
+    send_message_returns_the_stored_row,
+    timestamps_are_utc_to_the_microsecond,
+    ids_increase_and_are_never_reused,
+    message_sent_fires_after_the_write_with_the_stored_row,
+    handlers_run_in_registration_order,
+    every_invalid_message_is_a_typed_error_and_stores_nothing,
+    error_messages_name_the_ids_involved,
+    long_messages_round_trip,
+    unicode_round_trips,
+    a_caller_transaction_can_roll_back_a_send,
+    unread_messages_lists_unread_received_oldest_first,
+    read_message_marks_read_and_fires_once,
+    reading_a_missing_message_is_not_found,
+    recipient_reading_as_themselves_marks_read,
+    sender_views_without_marking_read,
+    stranger_cannot_read_a_message,
+    read_message_formatted_prefixes_the_sender_name,
+    partners_are_listed_once_most_recent_first,
+    a_user_with_no_messages_has_no_partners,
+    conversation_holds_both_directions_oldest_first,
+    limit_takes_the_oldest_and_reversed_limit_the_latest,
+    keyset_pages_cover_the_conversation_exactly_once,
+    conversation_mark_read_marks_only_what_the_viewer_received,
+    conversation_without_mark_read_changes_nothing,
+    migrations_are_idempotent,
+    conversations_summarise_each_partner_latest_first,
+    conversations_page_by_keyset,
+    mark_conversation_read_marks_everything_from_the_partner,
+    read_all_while_a_new_message_arrives,
+    delete_hides_a_message_from_one_side_only,
+    a_message_both_sides_deleted_is_gone,
+    deleting_the_last_message_shows_the_previous_one,
+    only_a_participant_can_delete_and_only_once,
+    a_blocked_sender_gets_blocked_and_nothing_is_stored,
+    blocking_keeps_history_but_not_unread_counts,
+    block_then_unblock,
+    blocking_oneself_is_an_error,
+    a_before_send_policy_can_veto_and_nothing_is_stored,
+    purge_user_removes_everything_of_that_user,
+    counts_stay_exact_after_random_operations,
+);
