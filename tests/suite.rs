@@ -756,7 +756,7 @@ fn blocking_keeps_history_but_not_unread_counts<D: TestDb>(db: &D) {
         inbox
             .conversation(&mut conn, 1, 2, ConversationQuery::new())
             .unwrap(),
-        [old.clone()]
+        std::slice::from_ref(&old)
     );
     assert!(
         inbox.read_message_as(&mut conn, 1, old.id).is_ok(),
@@ -928,7 +928,7 @@ fn counts_stay_exact_after_random_operations<D: TestDb>(db: &D) {
                     ConversationQuery::new().reversed().limit(1),
                 )
                 .unwrap();
-            assert_eq!(latest, [s.last_message.clone()]);
+            assert_eq!(latest, std::slice::from_ref(&s.last_message));
         }
         let partners = inbox.conversation_partners(&mut conn, user).unwrap();
         assert_eq!(
