@@ -1,0 +1,117 @@
+//! No operation scans a whole table: every statement the inbox runs on SQLite is captured
+//! through Diesel's instrumentation and its `EXPLAIN QUERY PLAN` must search an index.
+#![cfg(feature = "sqlite")]
+
+use std::sync::{Arc, Mutex};
+
+use diesel::connection::{Instrumentation, InstrumentationEvent};
+use diesel::prelude::*;
+use diesel::sql_types::{Integer, Text};
+use directmessages::{ConversationQuery, ConversationsQuery, Inbox};
+
+#[derive(QueryableByName, Debug)]
+struct PlanRow {
+    #[diesel(sql_type = Integer)]
+    id: i32,
+    #[diesel(sql_type = Integer)]
+    parent: i32,
+    #[diesel(sql_type = Text)]
+    detail: String,
+}
+
+/// Collects the SQL text of every statement started on a connection.
+struct Capture(Arc<Mutex<Vec<String>>>);
+
+impl Instrumentation for Capture {
+    fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+        if let InstrumentationEvent::StartQuery { query, .. } = event {
+            let text = query.to_string();
+            // Drop Diesel's trailing "-- binds: [...]".
+            let sql = text
+                .split(" -- binds:")
+                .next()
+                .unwrap_or(&text)
+                .trim()
+                .to_owned();
+            self.0.lock().unwrap().push(sql);
+        }
+    }
+}
+
+/// Every operation of the inbox, on enough data that a plan has a choice to make.
+fn exercise(inbox: &Inbox, conn: &mut SqliteConnection) {
+    let a = inbox.send_message(conn, 1, 2, "a").unwrap();
+    let b = inbox.send_message(conn, 2, 1, "b").unwrap();
+    inbox.send_message(conn, 1, 3, "c").unwrap();
+    inbox.unread_messages(conn, 2).unwrap();
+    inbox.unread_count(conn, 2).unwrap();
+    inbox.read_message(conn, a.id).unwrap();
+    inbox.read_message_as(conn, 2, a.id).unwrap();
+    inbox
+        .read_message_formatted(conn, b.id, |id| id.to_string())
+        .unwrap();
+    inbox.conversation_partners(conn, 1).unwrap();
+    let q = ConversationQuery::new()
+        .reversed()
+        .limit(10)
+        .before(1000)
+        .after(0)
+        .mark_read();
+    inbox.conversation(conn, 2, 1, q).unwrap();
+    inbox
+        .conversation(conn, 2, 1, ConversationQuery::new())
+        .unwrap();
+    inbox
+        .conversations(conn, 1, ConversationsQuery::new().limit(5).before(1000))
+        .unwrap();
+    inbox.mark_conversation_read(conn, 3, 1).unwrap();
+    inbox.delete_message(conn, 1, b.id).unwrap();
+    inbox.delete_message(conn, 2, b.id).unwrap();
+    inbox.block_user(conn, 3, 1).unwrap();
+    inbox.is_blocked(conn, 3, 1).unwrap();
+    inbox.unblock_user(conn, 3, 1).unwrap();
+    inbox.purge_user(conn, 3).unwrap();
+}
+
+#[test]
+fn every_statement_of_every_operation_searches_an_index() {
+    let mut conn = SqliteConnection::establish(":memory:").unwrap();
+    directmessages::run_migrations(&mut conn).unwrap();
+    let inbox = Inbox::new();
+    // Enough rows and fresh statistics that a scan would be the planner's real choice.
+    for i in 0..300 {
+        let (s, r) = (1 + i % 17, 20 + i % 13);
+        inbox.send_message(&mut conn, s, r, "filler").unwrap();
+    }
+    diesel::sql_query("ANALYZE").execute(&mut conn).unwrap();
+
+    let statements = Arc::new(Mutex::new(Vec::new()));
+    conn.set_instrumentation(Capture(Arc::clone(&statements)));
+    exercise(&inbox, &mut conn);
+
+    let statements = statements.lock().unwrap().clone();
+    let mut checked = 0;
+    for sql in statements.iter().filter(|s| {
+        let upper = s.to_uppercase();
+        ["SELECT", "UPDATE", "DELETE"]
+            .iter()
+            .any(|k| upper.starts_with(k))
+    }) {
+        let plan: Vec<PlanRow> = diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
+            .load(&mut conn)
+            .unwrap_or_else(|e| panic!("explain failed for {sql}: {e}"));
+        for row in &plan {
+            let _ = (row.id, row.parent);
+            let scans_table =
+                row.detail.starts_with("SCAN ") && !row.detail.starts_with("SCAN CONSTANT ROW");
+            assert!(
+                !scans_table,
+                "full scan in plan of\n  {sql}\n  {:?}",
+                plan.iter().map(|r| &r.detail).collect::<Vec<_>>()
+            );
+        }
+        checked += 1;
+    }
+    // Every operation above runs at least one statement worth checking.
+    assert!(checked >= 25, "only {checked} statements were checked");
+}
