@@ -229,3 +229,126 @@ where
         .transaction_depth()?
         .is_some())
 }
+
+#[cfg(all(test, feature = "sqlite"))]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use diesel::connection::SimpleConnection;
+    use diesel::result::DatabaseErrorInformation;
+    use diesel::{RunQueryDsl, SqliteConnection};
+
+    #[derive(Debug)]
+    struct Info(&'static str);
+    impl DatabaseErrorInformation for Info {
+        fn message(&self) -> &str {
+            self.0
+        }
+        fn details(&self) -> Option<&str> {
+            None
+        }
+        fn hint(&self) -> Option<&str> {
+            None
+        }
+        fn table_name(&self) -> Option<&str> {
+            None
+        }
+        fn column_name(&self) -> Option<&str> {
+            None
+        }
+        fn constraint_name(&self) -> Option<&str> {
+            None
+        }
+        fn statement_position(&self) -> Option<i32> {
+            None
+        }
+    }
+
+    fn db_error(kind: DatabaseErrorKind, message: &'static str) -> Error {
+        Error::Database(DieselError::DatabaseError(kind, Box::new(Info(message))))
+    }
+
+    fn serialization_failure() -> Error {
+        db_error(
+            DatabaseErrorKind::SerializationFailure,
+            "could not serialize access",
+        )
+    }
+
+    fn conn() -> SqliteConnection {
+        let mut conn = SqliteConnection::establish(":memory:").unwrap();
+        conn.batch_execute("CREATE TABLE t (x INTEGER NOT NULL)")
+            .unwrap();
+        conn
+    }
+
+    fn rows(conn: &mut SqliteConnection) -> i64 {
+        diesel::sql_query("SELECT 1 FROM t")
+            .execute(conn)
+            .map(|n| n as i64)
+            .unwrap()
+    }
+
+    #[test]
+    fn serialization_failures_and_deadlocks_are_transient_other_errors_are_not() {
+        assert!(is_transient(&serialization_failure()));
+        assert!(is_transient(&db_error(
+            DatabaseErrorKind::Unknown,
+            "deadlock detected"
+        )));
+        assert!(!is_transient(&db_error(
+            DatabaseErrorKind::UniqueViolation,
+            "duplicate key"
+        )));
+        assert!(!is_transient(&Error::EmptyMessage));
+        assert!(!is_transient(&Error::Database(DieselError::NotFound)));
+    }
+
+    #[test]
+    fn a_transient_failure_is_rolled_back_and_run_again() {
+        let mut conn = conn();
+        let mut attempts = 0;
+        let result = retrying_transaction(&mut conn, |c| {
+            attempts += 1;
+            c.batch_execute("INSERT INTO t VALUES (1)")?;
+            if attempts < 3 {
+                return Err(serialization_failure());
+            }
+            Ok(attempts)
+        });
+        assert_eq!(result.unwrap(), 3);
+        assert_eq!(
+            rows(&mut conn),
+            1,
+            "the failed attempts left nothing behind"
+        );
+    }
+
+    #[test]
+    fn a_failure_that_persists_is_returned_after_the_last_attempt() {
+        let mut conn = conn();
+        let mut attempts = 0;
+        let result: Result<()> = retrying_transaction(&mut conn, |_| {
+            attempts += 1;
+            Err(serialization_failure())
+        });
+        assert!(is_transient(&result.unwrap_err()));
+        assert_eq!(attempts, MAX_ATTEMPTS);
+    }
+
+    #[test]
+    fn inside_the_callers_transaction_nothing_is_retried() {
+        let mut conn = conn();
+        let mut attempts = 0;
+        let outer: Result<()> = conn.transaction(|c| {
+            let inner: Result<()> = retrying_transaction(c, |_| {
+                attempts += 1;
+                Err(serialization_failure())
+            });
+            assert!(inner.is_err());
+            Ok(())
+        });
+        outer.unwrap();
+        assert_eq!(attempts, 1);
+    }
+}

@@ -358,7 +358,10 @@ macro_rules! probe {
 }
 
 #[cfg(feature = "sqlite")]
-probe!(diesel::SqliteConnection, "PRAGMA busy_timeout = 30000;");
+probe!(
+    diesel::SqliteConnection,
+    "PRAGMA busy_timeout = 60000; PRAGMA synchronous = NORMAL;"
+);
 #[cfg(feature = "postgres")]
 probe!(diesel::PgConnection, "SET TIME ZONE 'Europe/Paris';");
 #[cfg(feature = "mysql")]
