@@ -14,7 +14,8 @@ use directmessages::{ConversationQuery, ConversationsQuery, Inbox};
 
 /// The user the benchmarks look at: 1,000 partners, and 10,000 messages with user 2.
 const HOT: i64 = 1;
-const SIZES: [u64; 2] = [10_000, 1_000_000];
+/// Total messages: the hot user's 20,000 alone, then with 980,000 more around them.
+const SIZES: [u64; 2] = [20_000, 1_000_000];
 
 struct Fixture {
     conn: SqliteConnection,
@@ -119,15 +120,17 @@ fn benches(c: &mut Criterion) {
                 })
             },
         );
+        // User 4 has a handful of unread messages, the hot user 3,333 from 1,001 users.
         group.bench_with_input(BenchmarkId::new("unread_count", size), &size, |b, _| {
-            b.iter(|| inbox.unread_count(conn, black_box(2)).expect("count"))
+            b.iter(|| inbox.unread_count(conn, black_box(4)).expect("count"))
         });
+        group.bench_with_input(
+            BenchmarkId::new("unread_count (3333)", size),
+            &size,
+            |b, _| b.iter(|| inbox.unread_count(conn, black_box(HOT)).expect("count")),
+        );
         group.bench_with_input(BenchmarkId::new("unread_messages", size), &size, |b, _| {
-            b.iter(|| {
-                inbox
-                    .unread_messages(conn, black_box(2500))
-                    .expect("unread")
-            })
+            b.iter(|| inbox.unread_messages(conn, black_box(4)).expect("unread"))
         });
         group.bench_with_input(
             BenchmarkId::new("conversation latest 50", size),

@@ -1,5 +1,6 @@
 -- One row per message. `user_lo`/`user_hi` store the conversation as a canonical pair,
 -- so a page of a conversation is one range scan of `direct_messages_conversation`.
+-- `direct_messages_unread` holds every column an unread count reads: counting is index-only.
 -- MEDIUMTEXT: plain TEXT stops at 65,535 bytes; utf8mb4 so emoji round-trip.
 CREATE TABLE direct_messages (
     id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
@@ -15,6 +16,6 @@ CREATE TABLE direct_messages (
     CONSTRAINT direct_messages_not_self CHECK (sender_id <> recipient_id),
     INDEX direct_messages_conversation (user_lo, user_hi, id),
     -- No partial indexes here: read_at leads the tail, so "unread" is an equality prefix.
-    INDEX direct_messages_unread (recipient_id, read_at, sender_id, id),
+    INDEX direct_messages_unread (recipient_id, read_at, sender_id, deleted_by_recipient, id),
     INDEX direct_messages_user_hi (user_hi)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
