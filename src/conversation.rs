@@ -56,6 +56,13 @@ impl ConversationQuery {
     }
 
     /// Only messages with an id above `id`.
+    ///
+    /// Paging older messages with [`before`](Self::before) is exact under concurrent
+    /// writers. Polling for newer ones with `after` is exact on SQLite, where writers
+    /// commit in id order; on PostgreSQL and MySQL a message whose transaction commits
+    /// after a later-numbered one can appear behind the cursor, so poll with a little
+    /// overlap (for example `after` the id of a message a few seconds old) and drop the
+    /// ids you have.
     pub fn after(mut self, id: MessageId) -> Self {
         self.after = Some(id);
         self

@@ -191,8 +191,52 @@ fn keyset_pages_stay_exact_while_others_insert<D: TestDb>(db: &D) {
     assert_eq!(conn.conversation_rows(), conn.expected_conversation_rows());
 }
 
+fn read_all_races_new_messages_without_losing_one<D: TestDb>(db: &D) {
+    let inbox = Inbox::new();
+    let fired = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&fired);
+    inbox
+        .signals()
+        .on_message_read(move |e| sink.lock().unwrap().push(e.message.id));
+    let pool = db.pool(2);
+    let sent: Vec<i64> = thread::scope(|s| {
+        let (pool, inbox) = (&pool, &inbox);
+        let writer = s.spawn(move || {
+            let mut conn = pool.get().expect("pooled connection");
+            (0..300)
+                .map(|i| {
+                    inbox
+                        .send_message(&mut *conn, 2, 1, &format!("n{i}"))
+                        .unwrap()
+                        .id
+                })
+                .collect::<Vec<_>>()
+        });
+        let mut conn = pool.get().expect("pooled connection");
+        let mut marked = 0;
+        while !writer.is_finished() {
+            marked += inbox.mark_conversation_read(&mut *conn, 1, 2).unwrap();
+        }
+        let sent = writer.join().unwrap();
+        marked += inbox.mark_conversation_read(&mut *conn, 1, 2).unwrap();
+        assert_eq!(
+            marked,
+            sent.len(),
+            "every message marked by exactly one read-all"
+        );
+        sent
+    });
+    let mut fired = fired.lock().unwrap().clone();
+    fired.sort_unstable();
+    assert_eq!(fired, sent, "message_read once per message");
+    let mut conn = db.conn();
+    assert_eq!(inbox.unread_count(&mut conn, 1).unwrap(), 0);
+    assert_eq!(conn.conversation_rows(), conn.expected_conversation_rows());
+}
+
 backend_suite!(
     eight_readers_fire_message_read_once_per_message,
+    read_all_races_new_messages_without_losing_one,
     eight_senders_store_every_message,
     keyset_pages_stay_exact_while_others_insert,
 );
