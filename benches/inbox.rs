@@ -1,4 +1,4 @@
-//! Every read path and the write paths of the inbox on SQLite, at 10 thousand and at 1
+//! Every read path and the write paths of the inbox on SQLite, at 20 thousand and at 1
 //! million messages, side by side: an operation that stays flat between the two sizes
 //! uses its index the whole way.
 //!

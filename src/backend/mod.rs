@@ -59,6 +59,48 @@ where
     }
 }
 
+/// Makes a backend's connection an [`InboxConnection`] that is its own [`Store`].
+macro_rules! own_store {
+    ($conn:ty) => {
+        impl super::sealed::Sealed for $conn {}
+
+        impl InboxConnection for $conn {
+            type Store = Self;
+            fn store(&mut self) -> &mut Self {
+                self
+            }
+        }
+    };
+}
+use own_store;
+
+/// The hooks of the backends with `RETURNING` (SQLite 3.35+ and PostgreSQL): an insert
+/// and a guarded mark-read return their rows from the statement itself.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+macro_rules! returning_hooks {
+    () => {
+        fn insert_message(&mut self, new: &NewMessage<'_>) -> QueryResult<Message> {
+            diesel::insert_into(dm::table)
+                .values(new)
+                .returning(Message::as_returning())
+                .get_result(self)
+        }
+
+        fn mark_read(
+            &mut self,
+            filter: ReadFilter<Self::Backend>,
+            at: DateTime<Utc>,
+        ) -> QueryResult<Vec<Message>> {
+            diesel::update(dm::table.filter(filter))
+                .set(dm::read_at.eq(Stamp(at)))
+                .returning(Message::as_returning())
+                .get_results(self)
+        }
+    };
+}
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+use returning_hooks;
+
 /// A predicate on `direct_messages`, built once by the shared code, run by a backend hook.
 #[allow(unreachable_pub)]
 pub type ReadFilter<DB> = Box<

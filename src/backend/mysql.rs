@@ -16,14 +16,7 @@ diesel::define_sql_function! {
     fn last_insert_id() -> diesel::sql_types::Unsigned<diesel::sql_types::BigInt>;
 }
 
-impl super::sealed::Sealed for MysqlConnection {}
-
-impl InboxConnection for MysqlConnection {
-    type Store = Self;
-    fn store(&mut self) -> &mut Self {
-        self
-    }
-}
+super::own_store!(MysqlConnection);
 
 impl Store for MysqlConnection {
     fn migrate(&mut self) -> Result<()> {

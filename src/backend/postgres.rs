@@ -2,7 +2,7 @@
 //! deadlocks.
 
 use chrono::{DateTime, Utc};
-use diesel::pg::{Pg, PgConnection};
+use diesel::pg::PgConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
 use super::{apply_migrations, retrying_transaction, InboxConnection};
@@ -10,14 +10,7 @@ use crate::queries::prelude::*;
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
-impl super::sealed::Sealed for PgConnection {}
-
-impl InboxConnection for PgConnection {
-    type Store = Self;
-    fn store(&mut self) -> &mut Self {
-        self
-    }
-}
+super::own_store!(PgConnection);
 
 impl Store for PgConnection {
     fn migrate(&mut self) -> Result<()> {
@@ -28,23 +21,7 @@ impl Store for PgConnection {
         retrying_transaction(self, f)
     }
 
-    fn insert_message(&mut self, new: &NewMessage<'_>) -> QueryResult<Message> {
-        diesel::insert_into(dm::table)
-            .values(new)
-            .returning(Message::as_returning())
-            .get_result(self)
-    }
-
-    fn mark_read(
-        &mut self,
-        filter: ReadFilter<Pg>,
-        at: DateTime<Utc>,
-    ) -> QueryResult<Vec<Message>> {
-        diesel::update(dm::table.filter(filter))
-            .set(dm::read_at.eq(Stamp(at)))
-            .returning(Message::as_returning())
-            .get_results(self)
-    }
+    super::returning_hooks!();
 
     // READ COMMITTED: every statement sees what was committed before it.
     fn find_current(&mut self, id: MessageId) -> QueryResult<Option<StoredMessage>> {

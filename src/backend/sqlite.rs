@@ -9,14 +9,7 @@ use crate::queries::prelude::*;
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 
-impl super::sealed::Sealed for SqliteConnection {}
-
-impl InboxConnection for SqliteConnection {
-    type Store = Self;
-    fn store(&mut self) -> &mut Self {
-        self
-    }
-}
+super::own_store!(SqliteConnection);
 
 impl Store for SqliteConnection {
     fn migrate(&mut self) -> Result<()> {
@@ -34,23 +27,7 @@ impl Store for SqliteConnection {
         }
     }
 
-    fn insert_message(&mut self, new: &NewMessage<'_>) -> QueryResult<Message> {
-        diesel::insert_into(dm::table)
-            .values(new)
-            .returning(Message::as_returning())
-            .get_result(self)
-    }
-
-    fn mark_read(
-        &mut self,
-        filter: ReadFilter<diesel::sqlite::Sqlite>,
-        at: DateTime<Utc>,
-    ) -> QueryResult<Vec<Message>> {
-        diesel::update(dm::table.filter(filter))
-            .set(dm::read_at.eq(Stamp(at)))
-            .returning(Message::as_returning())
-            .get_results(self)
-    }
+    super::returning_hooks!();
 
     fn find_current(&mut self, id: MessageId) -> QueryResult<Option<StoredMessage>> {
         self.find_stored(id)
