@@ -3,7 +3,9 @@
 //! first; write transactions are retried on deadlocks.
 
 use chrono::{DateTime, Utc};
+use diesel::expression::{AppearsOnTable, Expression, SelectableExpression};
 use diesel::mysql::{Mysql, MysqlConnection};
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
 use super::{apply_migrations, retrying_transaction, InboxConnection};
@@ -43,7 +45,7 @@ impl Store for MysqlConnection {
         at: DateTime<Utc>,
     ) -> QueryResult<Vec<Message>> {
         let ids: Vec<MessageId> = dm::table
-            .filter(filter)
+            .filter(Uncached(filter))
             .select(dm::id)
             .for_update()
             .load(self)?;
@@ -63,7 +65,7 @@ impl Store for MysqlConnection {
     // read sees the latest committed row.
     fn find_current(&mut self, id: MessageId) -> QueryResult<Option<StoredMessage>> {
         dm::table
-            .find(id)
+            .filter(Uncached(dm::id.eq(id)))
             .select(StoredMessage::as_select())
             .for_update()
             .first(self)
@@ -71,4 +73,33 @@ impl Store for MysqlConnection {
     }
 
     crate::queries::shared_queries!(MysqlConnection);
+}
+
+/// A predicate whose statement Diesel must not keep in its prepared-statement cache.
+///
+/// A locking read (`FOR UPDATE`) can be chosen as a deadlock victim after the server has
+/// begun its result set. The MySQL/MariaDB C client then leaves that prepared statement in
+/// a state where its next execution waits for a reply that never comes, so the retry of
+/// the transaction would hang. A statement prepared afresh each time is unaffected.
+#[derive(Debug, Clone, Copy, diesel::expression::ValidGrouping)]
+struct Uncached<T>(T);
+
+impl<T: Expression> Expression for Uncached<T> {
+    type SqlType = T::SqlType;
+}
+
+impl<T, QS> AppearsOnTable<QS> for Uncached<T> where T: AppearsOnTable<QS> {}
+
+impl<T, QS> SelectableExpression<QS> for Uncached<T> where T: SelectableExpression<QS> {}
+
+impl<T> QueryId for Uncached<T> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<T: QueryFragment<Mysql>> QueryFragment<Mysql> for Uncached<T> {
+    fn walk_ast<'b>(&'b self, mut pass: AstPass<'_, 'b, Mysql>) -> QueryResult<()> {
+        pass.unsafe_to_cache_prepared();
+        self.0.walk_ast(pass)
+    }
 }

@@ -1,0 +1,111 @@
+//! What only MySQL/MariaDB can do to the inbox.
+#![cfg(feature = "mysql")]
+
+mod common;
+
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+use directmessages::schema::direct_messages as dm;
+use directmessages::Inbox;
+
+use common::{MysqlDb, Probe, TestDb};
+
+#[derive(QueryableByName)]
+struct Status {
+    #[diesel(sql_type = Text)]
+    #[diesel(column_name = Value)]
+    value: String,
+}
+
+/// How many transactions of this server wait for a row lock right now.
+fn row_lock_waits(conn: &mut MysqlConnection) -> i64 {
+    diesel::sql_query("SHOW GLOBAL STATUS LIKE 'Innodb_row_lock_current_waits'")
+        .get_result::<Status>(conn)
+        .expect("row lock waits")
+        .value
+        .parse()
+        .expect("a number")
+}
+
+/// A read-all whose locking read loses a deadlock after the server began its result set
+/// is rolled back and run again on the same connection, and that second run completes.
+#[test]
+fn a_read_all_that_loses_a_deadlock_is_retried_to_completion() {
+    common::run::<MysqlDb>(|db| {
+        let inbox = Arc::new(Inbox::new());
+        let fired = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&fired);
+        inbox
+            .signals()
+            .on_message_read(move |e| sink.lock().unwrap().push(e.message.id));
+        let mut conn = db.conn();
+        let ids: Vec<i64> = ["a", "b", "c"]
+            .iter()
+            .map(|text| inbox.send_message(&mut conn, 1, 2, text).unwrap().id)
+            .collect();
+        let (first, second) = (ids[0], ids[1]);
+        // The other transaction holds the second message, waits until the read-all holds
+        // the first and waits for the second, then asks for the first: a deadlock.
+        let (locked_tx, locked) = mpsc::channel();
+        let (go_tx, go) = mpsc::channel::<()>();
+        let (other_tx, other_done) = mpsc::channel();
+        let mut other = db.conn();
+        let ballast = Arc::clone(&inbox);
+        thread::spawn(move || {
+            let result = other.transaction(|c| -> directmessages::Result<usize> {
+                // Rows of its own, so that it is the heavier of the two and the server
+                // picks the read-all as the deadlock victim.
+                for u in 100..120 {
+                    ballast.block_user(c, u, 1)?;
+                }
+                diesel::update(dm::table.find(second))
+                    .set(dm::content.eq("held"))
+                    .execute(c)?;
+                locked_tx.send(()).expect("test alive");
+                go.recv().expect("test alive");
+                Ok(diesel::update(dm::table.find(first))
+                    .set(dm::content.eq("held too"))
+                    .execute(c)?)
+            });
+            other_tx.send(result.map(drop)).expect("test alive");
+        });
+        locked.recv().expect("the other transaction started");
+
+        let (read_tx, read_done) = mpsc::channel();
+        let mut reader = db.conn();
+        let reading = Arc::clone(&inbox);
+        thread::spawn(move || {
+            let marked = reading.mark_conversation_read(&mut reader, 2, 1);
+            read_tx
+                .send(marked.map_err(|e| e.to_string()))
+                .expect("test alive");
+        });
+
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while row_lock_waits(&mut conn) == 0 {
+            assert!(Instant::now() < deadline, "the read-all never waited");
+            thread::sleep(Duration::from_millis(20));
+        }
+        go_tx.send(()).expect("the other transaction is alive");
+
+        // The server rolls back the transaction that changed fewer rows: the read-all.
+        other_done
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the other transaction finished")
+            .expect("the read-all, not the other transaction, was the deadlock victim");
+        let marked = read_done
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the retried read-all hung");
+        assert_eq!(marked, Ok(3));
+        let mut fired = fired.lock().unwrap().clone();
+        fired.sort_unstable();
+        assert_eq!(fired, ids, "message_read once per message");
+        assert_eq!(inbox.unread_count(&mut conn, 2).unwrap(), 0);
+        assert_eq!(conn.conversation_rows(), conn.expected_conversation_rows());
+    });
+}
