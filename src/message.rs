@@ -94,7 +94,6 @@ pub struct NewMessage<'a> {
 }
 
 /// What a `message_sent` or `message_read` handler receives.
-#[non_exhaustive]
 #[derive(Debug, Clone, Copy)]
 pub struct MessageEvent<'a> {
     /// The message as stored (for `message_read`, already marked read).

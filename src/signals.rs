@@ -1,15 +1,14 @@
 //! The registry of closures the inbox calls when messages are sent and read.
 
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use crate::{MessageEvent, UserId};
 
-type EventHandler = Box<dyn Fn(&MessageEvent<'_>) + Send + Sync>;
-type Policy = Box<dyn Fn(&Draft<'_>) -> Result<(), String> + Send + Sync>;
+type EventHandler = Arc<dyn Fn(&MessageEvent<'_>) + Send + Sync>;
+type Policy = Arc<dyn Fn(&Draft<'_>) -> Result<(), String> + Send + Sync>;
 
 /// What a before-send policy sees: a message that passed validation and is about to be
 /// stored.
-#[non_exhaustive]
 #[derive(Debug, Clone, Copy)]
 pub struct Draft<'a> {
     /// Who is sending.
@@ -24,45 +23,50 @@ pub struct Draft<'a> {
 ///
 /// Handlers run on the calling thread, in registration order, after the inbox's own
 /// transaction committed. If you call the inbox inside a transaction of yours, that outer
-/// transaction can still roll back after a handler ran. A handler must not register
-/// handlers on the same registry (that would deadlock).
+/// transaction can still roll back after a handler ran.
+///
+/// No lock is held while handlers run: a handler may register more handlers (they take
+/// effect from the next event on), and a slow handler never holds up registration or
+/// another thread's events.
 #[derive(Default)]
 pub struct Signals {
-    sent: RwLock<Vec<EventHandler>>,
-    read: RwLock<Vec<EventHandler>>,
-    before_send: RwLock<Vec<Policy>>,
+    sent: Handlers<EventHandler>,
+    read: Handlers<EventHandler>,
+    before_send: Handlers<Policy>,
+}
+
+/// One list of handlers, replaced whole on registration (rare) so that dispatch (often)
+/// only clones an `Arc` under the lock.
+struct Handlers<T>(RwLock<Arc<Vec<T>>>);
+
+impl<T> Default for Handlers<T> {
+    fn default() -> Self {
+        Self(RwLock::new(Arc::new(Vec::new())))
+    }
+}
+
+impl<T: Clone> Handlers<T> {
+    fn snapshot(&self) -> Arc<Vec<T>> {
+        // A handler that panicked poisoned nothing: the list is only ever swapped whole.
+        Arc::clone(&self.0.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn push(&self, handler: T) {
+        let mut list = self.0.write().unwrap_or_else(|e| e.into_inner());
+        let mut next = Vec::with_capacity(list.len() + 1);
+        next.extend(list.iter().cloned());
+        next.push(handler);
+        *list = Arc::new(next);
+    }
 }
 
 impl std::fmt::Debug for Signals {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Signals")
-            .field("message_sent", &len(&self.sent))
-            .field("message_read", &len(&self.read))
-            .field("before_send", &len(&self.before_send))
+            .field("message_sent", &self.sent.snapshot().len())
+            .field("message_read", &self.read.snapshot().len())
+            .field("before_send", &self.before_send.snapshot().len())
             .finish()
-    }
-}
-
-fn len<T>(handlers: &RwLock<Vec<T>>) -> usize {
-    handlers
-        .read()
-        .map_or_else(|e| e.into_inner().len(), |h| h.len())
-}
-
-fn push<T>(handlers: &RwLock<Vec<T>>, handler: T) {
-    // A handler that panicked poisoned nothing we rely on: the Vec is always whole.
-    handlers
-        .write()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(handler);
-}
-
-fn each<T>(handlers: &RwLock<Vec<T>>, mut f: impl FnMut(&T) -> bool) {
-    let handlers = handlers.read().unwrap_or_else(|e| e.into_inner());
-    for handler in handlers.iter() {
-        if !f(handler) {
-            break;
-        }
     }
 }
 
@@ -74,12 +78,12 @@ impl Signals {
 
     /// Calls `f` after each message is stored.
     pub fn on_message_sent(&self, f: impl Fn(&MessageEvent<'_>) + Send + Sync + 'static) {
-        push(&self.sent, Box::new(f));
+        self.sent.push(Arc::new(f));
     }
 
     /// Calls `f` once per message, when it is first marked read.
     pub fn on_message_read(&self, f: impl Fn(&MessageEvent<'_>) + Send + Sync + 'static) {
-        push(&self.read, Box::new(f));
+        self.read.push(Arc::new(f));
     }
 
     /// Adds a policy that may veto a message after validation and before it is stored:
@@ -90,29 +94,25 @@ impl Signals {
         &self,
         f: impl Fn(&Draft<'_>) -> Result<(), String> + Send + Sync + 'static,
     ) {
-        push(&self.before_send, Box::new(f));
+        self.before_send.push(Arc::new(f));
     }
 
     pub(crate) fn message_sent(&self, event: &MessageEvent<'_>) {
-        each(&self.sent, |h| {
-            h(event);
-            true
-        });
+        for handler in self.sent.snapshot().iter() {
+            handler(event);
+        }
     }
 
     pub(crate) fn message_read(&self, event: &MessageEvent<'_>) {
-        each(&self.read, |h| {
-            h(event);
-            true
-        });
+        for handler in self.read.snapshot().iter() {
+            handler(event);
+        }
     }
 
     pub(crate) fn before_send(&self, draft: &Draft<'_>) -> Result<(), String> {
-        let mut verdict = Ok(());
-        each(&self.before_send, |policy| {
-            verdict = policy(draft);
-            verdict.is_ok()
-        });
-        verdict
+        self.before_send
+            .snapshot()
+            .iter()
+            .try_for_each(|policy| policy(draft))
     }
 }

@@ -112,6 +112,27 @@ fn handlers_run_in_registration_order<D: TestDb>(db: &D) {
     assert_eq!(*order.lock().unwrap(), ["first", "second", "third", "read"]);
 }
 
+fn a_handler_may_register_handlers_which_fire_from_the_next_event<D: TestDb>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = Arc::new(Inbox::new());
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let (weak, sink) = (Arc::downgrade(&inbox), Arc::clone(&log));
+    inbox.signals().on_message_sent(move |e| {
+        sink.lock().unwrap().push(("outer", e.message.id));
+        let inbox = weak.upgrade().expect("the inbox outlives its handlers");
+        let inner = Arc::clone(&sink);
+        inbox
+            .signals()
+            .on_message_sent(move |e| inner.lock().unwrap().push(("inner", e.message.id)));
+    });
+    let a = inbox.send_message(&mut conn, 1, 2, "a").unwrap();
+    let b = inbox.send_message(&mut conn, 1, 2, "b").unwrap();
+    assert_eq!(
+        *log.lock().unwrap(),
+        [("outer", a.id), ("outer", b.id), ("inner", b.id)]
+    );
+}
+
 fn every_invalid_message_is_a_typed_error_and_stores_nothing<D: TestDb>(db: &D) {
     let mut conn = db.conn();
     let inbox = Inbox::builder().max_message_chars(5).build();
@@ -944,6 +965,7 @@ backend_suite!(
     ids_increase_and_are_never_reused,
     message_sent_fires_after_the_write_with_the_stored_row,
     handlers_run_in_registration_order,
+    a_handler_may_register_handlers_which_fire_from_the_next_event,
     every_invalid_message_is_a_typed_error_and_stores_nothing,
     error_messages_name_the_ids_involved,
     long_messages_round_trip,
