@@ -21,6 +21,7 @@ pub const DEFAULT_MAX_MESSAGE_CHARS: usize = 10_000;
 /// after they ran.
 ///
 /// ```
+/// # #[cfg(feature = "sqlite")]
 /// # fn main() -> directmessages::Result<()> {
 /// use diesel::{Connection, SqliteConnection};
 /// use directmessages::Inbox;
@@ -34,6 +35,7 @@ pub const DEFAULT_MAX_MESSAGE_CHARS: usize = 10_000;
 /// assert_eq!(inbox.unread_messages(&mut conn, 2)?, vec![hello.clone()]);
 /// assert!(inbox.read_message(&mut conn, hello.id)?.read_at.is_some());
 /// # Ok(()) }
+/// # #[cfg(not(feature = "sqlite"))] fn main() {}
 /// ```
 #[derive(Debug)]
 pub struct Inbox {
@@ -128,8 +130,9 @@ impl Inbox {
     /// [`Error::Blocked`] if `recipient` blocks `sender`. Returns the stored row.
     ///
     /// ```
-    /// # use diesel::{Connection, SqliteConnection};
+    /// # #[cfg(feature = "sqlite")]
     /// # fn main() -> directmessages::Result<()> {
+    /// # use diesel::{Connection, SqliteConnection};
     /// # let mut conn = SqliteConnection::establish(":memory:").expect("db");
     /// # directmessages::run_migrations(&mut conn)?;
     /// let inbox = directmessages::Inbox::new();
@@ -141,6 +144,7 @@ impl Inbox {
     ///     Err(directmessages::Error::EmptyMessage)
     /// ));
     /// # Ok(()) }
+    /// # #[cfg(not(feature = "sqlite"))] fn main() {}
     /// ```
     pub fn send_message<C: InboxConnection>(
         &self,
@@ -192,8 +196,9 @@ impl Inbox {
     /// where a user is known. A message its recipient deleted is returned unchanged.
     ///
     /// ```
-    /// # use diesel::{Connection, SqliteConnection};
+    /// # #[cfg(feature = "sqlite")]
     /// # fn main() -> directmessages::Result<()> {
+    /// # use diesel::{Connection, SqliteConnection};
     /// # let mut conn = SqliteConnection::establish(":memory:").expect("db");
     /// # directmessages::run_migrations(&mut conn)?;
     /// let inbox = directmessages::Inbox::new();
@@ -202,6 +207,7 @@ impl Inbox {
     /// assert!(read.read_at.is_some());
     /// assert_eq!(inbox.read_message(&mut conn, sent.id)?, read); // unchanged
     /// # Ok(()) }
+    /// # #[cfg(not(feature = "sqlite"))] fn main() {}
     /// ```
     pub fn read_message<C: InboxConnection>(&self, conn: &mut C, id: MessageId) -> Result<Message> {
         self.read(conn, id, None)
@@ -264,8 +270,9 @@ impl Inbox {
     /// received are marked read (and come back marked), firing `message_read` for each.
     ///
     /// ```
-    /// # use diesel::{Connection, SqliteConnection};
+    /// # #[cfg(feature = "sqlite")]
     /// # fn main() -> directmessages::Result<()> {
+    /// # use diesel::{Connection, SqliteConnection};
     /// # let mut conn = SqliteConnection::establish(":memory:").expect("db");
     /// # directmessages::run_migrations(&mut conn)?;
     /// use directmessages::{ConversationQuery, Inbox};
@@ -278,6 +285,7 @@ impl Inbox {
     /// let older = inbox.conversation(&mut conn, 2, 1, ConversationQuery::new().reversed().before(latest[1].id))?;
     /// assert_eq!(older[0].content, "one");
     /// # Ok(()) }
+    /// # #[cfg(not(feature = "sqlite"))] fn main() {}
     /// ```
     pub fn conversation<C: InboxConnection>(
         &self,
@@ -295,8 +303,9 @@ impl Inbox {
     /// first, keyset-paginated with [`ConversationsQuery::before`].
     ///
     /// ```
-    /// # use diesel::{Connection, SqliteConnection};
+    /// # #[cfg(feature = "sqlite")]
     /// # fn main() -> directmessages::Result<()> {
+    /// # use diesel::{Connection, SqliteConnection};
     /// # let mut conn = SqliteConnection::establish(":memory:").expect("db");
     /// # directmessages::run_migrations(&mut conn)?;
     /// use directmessages::{ConversationsQuery, Inbox};
@@ -307,6 +316,7 @@ impl Inbox {
     /// assert_eq!(rows[0].partner, 3);
     /// assert_eq!(rows[0].unread_count, 1);
     /// # Ok(()) }
+    /// # #[cfg(not(feature = "sqlite"))] fn main() {}
     /// ```
     pub fn conversations<C: InboxConnection>(
         &self,

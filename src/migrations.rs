@@ -11,12 +11,14 @@ use crate::Result;
 /// before any date-stamped version of the host.
 ///
 /// ```
+/// # #[cfg(feature = "sqlite")]
 /// # fn main() -> directmessages::Result<()> {
 /// use diesel::{Connection, SqliteConnection};
 /// let mut conn = SqliteConnection::establish(":memory:").expect("in-memory database");
 /// directmessages::run_migrations(&mut conn)?;
 /// directmessages::run_migrations(&mut conn)?; // nothing left to do
 /// # Ok(()) }
+/// # #[cfg(not(feature = "sqlite"))] fn main() {}
 /// ```
 pub fn run_migrations<C: InboxConnection>(conn: &mut C) -> Result<()> {
     conn.store().migrate()
