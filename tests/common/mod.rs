@@ -89,7 +89,14 @@ fn server_url(var: &str, name: &str, notice: &'static Once) -> Option<String> {
             panic!("CI=true but {var} is not set: the {name} tests must run in CI")
         }
         _ => {
-            notice.call_once(|| eprintln!("note: {name} tests skipped: {var} is not set"));
+            // Straight to stderr: libtest captures `eprintln!` of passing tests.
+            notice.call_once(|| {
+                use std::io::Write;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "note: {name} tests skipped: {var} is not set"
+                );
+            });
             None
         }
     }
