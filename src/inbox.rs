@@ -51,6 +51,11 @@ pub struct InboxBuilder {
 
 impl InboxBuilder {
     /// The longest message accepted, in `char`s (default 10,000).
+    ///
+    /// On MySQL/MariaDB the server also bounds a message: `MEDIUMTEXT` holds 16 MiB and
+    /// `max_allowed_packet` caps a statement (16 MiB by default on MariaDB), so above
+    /// about 4 million chars a message of 4-byte chars can fail with
+    /// [`Error::Database`], storing nothing.
     pub fn max_message_chars(mut self, n: usize) -> Self {
         self.max_message_chars = n;
         self
