@@ -53,10 +53,17 @@ impl<T: Clone> Handlers<T> {
 
     fn push(&self, handler: T) {
         let mut list = self.0.write().unwrap_or_else(|e| e.into_inner());
-        let mut next = Vec::with_capacity(list.len() + 1);
-        next.extend(list.iter().cloned());
+        let mut next = Vec::clone(&list);
         next.push(handler);
         *list = Arc::new(next);
+    }
+}
+
+impl Handlers<EventHandler> {
+    fn fire(&self, event: &MessageEvent<'_>) {
+        for handler in self.snapshot().iter() {
+            handler(event);
+        }
     }
 }
 
@@ -98,15 +105,11 @@ impl Signals {
     }
 
     pub(crate) fn message_sent(&self, event: &MessageEvent<'_>) {
-        for handler in self.sent.snapshot().iter() {
-            handler(event);
-        }
+        self.sent.fire(event);
     }
 
     pub(crate) fn message_read(&self, event: &MessageEvent<'_>) {
-        for handler in self.read.snapshot().iter() {
-            handler(event);
-        }
+        self.read.fire(event);
     }
 
     pub(crate) fn before_send(&self, draft: &Draft<'_>) -> Result<(), String> {
