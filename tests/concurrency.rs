@@ -9,7 +9,7 @@ use std::thread;
 
 use directmessages::{ConversationQuery, Inbox};
 
-use common::{Probe, TestDb};
+use common::{Probe, ReadLog, TestDb};
 
 const THREADS: usize = 8;
 
@@ -193,11 +193,7 @@ fn keyset_pages_stay_exact_while_others_insert<D: TestDb>(db: &D) {
 
 fn read_all_races_new_messages_without_losing_one<D: TestDb>(db: &D) {
     let inbox = Inbox::new();
-    let fired = Arc::new(Mutex::new(Vec::new()));
-    let sink = Arc::clone(&fired);
-    inbox
-        .signals()
-        .on_message_read(move |e| sink.lock().unwrap().push(e.message.id));
+    let fired = ReadLog::on(&inbox);
     let pool = db.pool(2);
     let sent: Vec<i64> = thread::scope(|s| {
         let (pool, inbox) = (&pool, &inbox);
@@ -226,9 +222,7 @@ fn read_all_races_new_messages_without_losing_one<D: TestDb>(db: &D) {
         );
         sent
     });
-    let mut fired = fired.lock().unwrap().clone();
-    fired.sort_unstable();
-    assert_eq!(fired, sent, "message_read once per message");
+    assert_eq!(fired.sorted(), sent, "message_read once per message");
     let mut conn = db.conn();
     assert_eq!(inbox.unread_count(&mut conn, 1).unwrap(), 0);
     assert_eq!(conn.conversation_rows(), conn.expected_conversation_rows());

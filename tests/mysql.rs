@@ -4,7 +4,7 @@
 mod common;
 
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -13,7 +13,7 @@ use diesel::sql_types::Text;
 use directmessages::schema::direct_messages as dm;
 use directmessages::Inbox;
 
-use common::{MysqlDb, Probe, TestDb};
+use common::{MysqlDb, Probe, ReadLog, TestDb};
 
 #[derive(QueryableByName)]
 struct Status {
@@ -38,11 +38,7 @@ fn row_lock_waits(conn: &mut MysqlConnection) -> i64 {
 fn a_read_all_that_loses_a_deadlock_is_retried_to_completion() {
     common::run::<MysqlDb>(|db| {
         let inbox = Arc::new(Inbox::new());
-        let fired = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&fired);
-        inbox
-            .signals()
-            .on_message_read(move |e| sink.lock().unwrap().push(e.message.id));
+        let fired = ReadLog::on(&inbox);
         let mut conn = db.conn();
         let ids: Vec<i64> = ["a", "b", "c"]
             .iter()
@@ -102,9 +98,7 @@ fn a_read_all_that_loses_a_deadlock_is_retried_to_completion() {
             .recv_timeout(Duration::from_secs(30))
             .expect("the retried read-all hung");
         assert_eq!(marked, Ok(3));
-        let mut fired = fired.lock().unwrap().clone();
-        fired.sort_unstable();
-        assert_eq!(fired, ids, "message_read once per message");
+        assert_eq!(fired.sorted(), ids, "message_read once per message");
         assert_eq!(inbox.unread_count(&mut conn, 2).unwrap(), 0);
         assert_eq!(conn.conversation_rows(), conn.expected_conversation_rows());
     });

@@ -57,6 +57,29 @@ impl<C: Probe + R2D2Connection> CustomizeConnection<C, diesel::r2d2::Error> for 
     }
 }
 
+/// The ids `message_read` fires for, in any order; `sorted()` to compare them.
+#[derive(Clone, Default)]
+pub struct ReadLog(std::sync::Arc<std::sync::Mutex<Vec<i64>>>);
+
+impl ReadLog {
+    /// Registers on `inbox` a handler that records every `message_read`.
+    pub fn on(inbox: &directmessages::Inbox) -> Self {
+        let log = Self::default();
+        let sink = log.clone();
+        inbox
+            .signals()
+            .on_message_read(move |e| sink.0.lock().unwrap().push(e.message.id));
+        log
+    }
+
+    /// Every id fired so far, ascending; an id fired twice appears twice.
+    pub fn sorted(&self) -> Vec<i64> {
+        let mut ids = self.0.lock().unwrap().clone();
+        ids.sort_unstable();
+        ids
+    }
+}
+
 /// Runs `test` on a fresh database of `D`, or prints why it is skipped.
 pub fn run<D: TestDb>(test: impl FnOnce(&D)) {
     if let Some(db) = D::create() {
