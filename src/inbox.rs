@@ -1,9 +1,7 @@
 //! The facade: validate, authorize, run one operation, fire signals.
 
 use crate::backend::{InboxConnection, Store};
-use crate::message::NewMessage;
 use crate::signals::Draft;
-use crate::timestamp::{now, Stamp};
 use crate::{
     ConversationQuery, ConversationSummary, ConversationsQuery, Error, Message, MessageId, Result,
     Signals, UserId,
@@ -167,14 +165,8 @@ impl Inbox {
         self.signals
             .before_send(&draft)
             .map_err(|reason| Error::Rejected { reason })?;
-        let new = NewMessage {
-            sender_id: sender,
-            recipient_id: recipient,
-            content,
-            sent_at: Stamp(now()),
-        };
-        let message = conn.store().send(&new)?;
-        self.signals.message_sent(&message.event());
+        let message = conn.store().send(sender, recipient, content)?;
+        self.signals.message_sent(&message);
         Ok(message)
     }
 
@@ -238,7 +230,8 @@ impl Inbox {
     ) -> Result<Message> {
         let read = conn.store().read(id, reader)?;
         if read.newly_read {
-            self.signals.message_read(&read.message.event());
+            self.signals
+                .message_read(std::slice::from_ref(&read.message));
         }
         Ok(read.message)
     }
@@ -397,8 +390,6 @@ impl Inbox {
     }
 
     fn fire_read(&self, marked: &[Message]) {
-        for message in marked {
-            self.signals.message_read(&message.event());
-        }
+        self.signals.message_read(marked);
     }
 }

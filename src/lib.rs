@@ -54,6 +54,7 @@ mod inbox;
 mod message;
 mod migrations;
 mod queries;
+mod retry;
 pub mod schema;
 mod signals;
 mod timestamp;

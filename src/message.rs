@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
 use crate::schema::direct_messages;
-use crate::timestamp::Stamp;
+use crate::schema::UtcTimestamp;
 use crate::{MessageId, UserId};
 
 /// A stored message.
@@ -90,7 +90,7 @@ pub struct NewMessage<'a> {
     pub(crate) sender_id: UserId,
     pub(crate) recipient_id: UserId,
     pub(crate) content: &'a str,
-    pub(crate) sent_at: Stamp,
+    pub(crate) sent_at: UtcTimestamp,
 }
 
 /// What a `message_sent` or `message_read` handler receives.

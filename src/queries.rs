@@ -14,15 +14,15 @@
 use diesel::prelude::*;
 
 use crate::schema::direct_message_blocks as blocks;
-use crate::schema::direct_message_conversations as conv;
 use crate::schema::direct_messages as dm;
 use crate::UserId;
 
-/// How many ids one mark-read statement binds, far below every backend's limit.
+/// How many ids one statement binds, far below every backend's limit (MySQL: 65,535
+/// placeholders; SQLite: 32,766).
 pub(crate) const MARK_CHUNK: usize = 1000;
 
-/// The canonical pair of a conversation.
-pub(crate) fn pair(a: UserId, b: UserId) -> (UserId, UserId) {
+/// The key of a conversation: its two users, the smaller first.
+pub(crate) fn conversation_key(a: UserId, b: UserId) -> (UserId, UserId) {
     (a.min(b), a.max(b))
 }
 
@@ -42,14 +42,6 @@ pub(crate) fn visible_to(user: UserId) -> _ {
     as_sender.or(as_recipient)
 }
 
-/// Both users' rows of one conversation.
-#[diesel::dsl::auto_type]
-pub(crate) fn both_sides(a: UserId, b: UserId) -> _ {
-    let a_side = conv::owner_id.eq(a).and(conv::partner_id.eq(b));
-    let b_side = conv::owner_id.eq(b).and(conv::partner_id.eq(a));
-    a_side.or(b_side)
-}
-
 /// Unread messages to `user` that `user` has not deleted, from senders `user` does not
 /// block: the rows behind `unread_messages` and `unread_count`.
 #[diesel::dsl::auto_type]
@@ -66,91 +58,114 @@ pub(crate) fn unread_of(user: UserId) -> _ {
 }
 
 /// The operations shared by every backend, stamped into `impl Store for $conn`.
+///
+/// Every statement goes through `statement(…)`, the backend module's hook for how a
+/// statement is prepared (MySQL prepares each one afresh; see `backend/mysql.rs`).
 macro_rules! shared_queries {
     ($conn:ty) => {
         fn find_stored(
             &mut self,
             id: $crate::MessageId,
         ) -> diesel::QueryResult<Option<$crate::message::StoredMessage>> {
-            dm::table
-                .find(id)
-                .select(StoredMessage::as_select())
-                .first(self)
-                .optional()
+            statement(
+                dm::table
+                    .find(id)
+                    .select(StoredMessage::as_select())
+                    .limit(1),
+            )
+            .get_result(self)
+            .optional()
         }
 
         fn is_blocked(&mut self, user: UserId, other: UserId) -> QueryResult<bool> {
-            diesel::select(diesel::dsl::exists(blocks::table.find((user, other)))).get_result(self)
+            statement(diesel::select(diesel::dsl::exists(
+                blocks::table.find((user, other)),
+            )))
+            .get_result(self)
         }
 
-        fn send(&mut self, new: &NewMessage<'_>) -> Result<Message> {
-            let (sender, recipient) = (new.sender_id, new.recipient_id);
+        fn send(&mut self, sender: UserId, recipient: UserId, content: &str) -> Result<Message> {
+            let (lo, hi) = conversation_key(sender, recipient);
             self.write_transaction(|conn| {
-                if conn.is_blocked(recipient, sender)? {
-                    return Err(Error::Blocked { sender, recipient });
-                }
-                let message = conn.insert_message(new)?;
-                let id = message.id;
-                // A plain read first: on MySQL an INSERT that meets an existing key takes a
-                // shared lock, and two senders upgrading theirs would deadlock.
-                let existing: i64 = conv::table
-                    .filter(both_sides(sender, recipient))
-                    .count()
-                    .get_result(conn)?;
-                if existing < 2 {
-                    let row = |owner: UserId, partner: UserId| {
+                // Every send of a conversation locks its `(lo, hi)` row first and holds it
+                // to commit, so within a conversation ids, clock and commit order agree.
+                if !conn.lock_conversation(lo, hi)? {
+                    let side = |owner: UserId, partner: UserId| {
                         (
                             conv::owner_id.eq(owner),
                             conv::partner_id.eq(partner),
-                            conv::last_message_id.eq(Some(id)),
+                            conv::last_message_id.eq(None::<MessageId>),
                             conv::unread_count.eq(0_i64),
                         )
                     };
-                    for (owner, partner) in [(sender, recipient), (recipient, sender)] {
+                    statement(
                         diesel::insert_into(conv::table)
-                            .values(row(owner, partner))
-                            .on_conflict_do_nothing()
-                            .execute(conn)?;
-                    }
-                }
-                diesel::update(
-                    conv::table.filter(both_sides(sender, recipient)).filter(
-                        conv::last_message_id
-                            .is_null()
-                            .or(conv::last_message_id.lt(id)),
-                    ),
-                )
-                .set(conv::last_message_id.eq(id))
-                .execute(conn)?;
-                diesel::update(conv::table.find((recipient, sender)))
-                    .set(conv::unread_count.eq(conv::unread_count + 1))
+                            .values(vec![side(lo, hi), side(hi, lo)])
+                            .on_conflict_do_nothing(),
+                    )
                     .execute(conn)?;
+                    conn.lock_conversation(lo, hi)?;
+                }
+                if conn.is_blocked(recipient, sender)? {
+                    return Err(Error::Blocked { sender, recipient });
+                }
+                // The clock is read under the lock, and never runs behind the latest
+                // message of the conversation (another instance's clock may be ahead).
+                let latest: Option<UtcTimestamp> = statement(
+                    dm::table
+                        .filter(in_conversation(lo, hi))
+                        .order(dm::id.desc())
+                        .select(dm::sent_at)
+                        .limit(1),
+                )
+                .get_result(conn)
+                .optional()?;
+                let now = $crate::timestamp::now();
+                let sent_at = latest.map_or(now, |latest| latest.0.max(now));
+                let message = conn.insert_message(&NewMessage {
+                    sender_id: sender,
+                    recipient_id: recipient,
+                    content,
+                    sent_at: UtcTimestamp(sent_at),
+                })?;
+                let id = message.id;
+                statement(
+                    diesel::update(conv::table.find((sender, recipient)))
+                        .set(conv::last_message_id.eq(id)),
+                )
+                .execute(conn)?;
+                statement(diesel::update(conv::table.find((recipient, sender))).set((
+                    conv::last_message_id.eq(id),
+                    conv::unread_count.eq(conv::unread_count + 1),
+                )))
+                .execute(conn)?;
                 Ok(message)
             })
         }
 
         fn read(&mut self, id: MessageId, reader: Option<UserId>) -> Result<Read> {
+            // A plain read decides; only a message to mark takes a write transaction.
+            let stored = self.find_stored(id)?.ok_or(Error::MessageNotFound(id))?;
+            let as_sender = if let Some(reader) = reader {
+                authorize(&stored, reader, id)?;
+                reader == stored.message.sender_id
+            } else {
+                false
+            };
+            if as_sender || !stored.message.is_unread() || stored.deleted_by_recipient {
+                return Ok(Read {
+                    message: stored.message,
+                    newly_read: false,
+                });
+            }
             self.write_transaction(|conn| {
-                let stored = conn.find_stored(id)?.ok_or(Error::MessageNotFound(id))?;
-                let as_sender = if let Some(reader) = reader {
-                    authorize(&stored, reader, id)?;
-                    reader == stored.message.sender_id
-                } else {
-                    false
-                };
-                if as_sender || !stored.message.is_unread() || stored.deleted_by_recipient {
-                    return Ok(Read {
-                        message: stored.message,
-                        newly_read: false,
-                    });
-                }
                 if let Some(message) = conn.mark_and_count(ReadScope::Message(id))?.pop() {
                     return Ok(Read {
                         message,
                         newly_read: true,
                     });
                 }
-                // Another reader marked it between our two statements.
+                // Another reader marked it (or its recipient deleted it) meanwhile.
                 let current = conn.find_current(id)?.ok_or(Error::MessageNotFound(id))?;
                 Ok(Read {
                     message: current.message,
@@ -185,31 +200,37 @@ macro_rules! shared_queries {
                 *per_side.entry((m.recipient_id, m.sender_id)).or_default() += 1;
             }
             for (side, n) in per_side {
-                diesel::update(conv::table.find(side))
-                    .set(conv::unread_count.eq(conv::unread_count - n))
-                    .execute(self)?;
+                statement(
+                    diesel::update(conv::table.find(side))
+                        .set(conv::unread_count.eq(conv::unread_count - n)),
+                )
+                .execute(self)?;
             }
             Ok(marked)
         }
 
         fn unread_messages(&mut self, user: UserId) -> QueryResult<Vec<Message>> {
-            unread_of(user)
-                .order(dm::id.asc())
-                .select(Message::as_select())
-                .load(self)
+            statement(
+                unread_of(user)
+                    .order(dm::id.asc())
+                    .select(Message::as_select()),
+            )
+            .load(self)
         }
 
         fn unread_count(&mut self, user: UserId) -> QueryResult<i64> {
-            unread_of(user).count().get_result(self)
+            statement(unread_of(user).count()).get_result(self)
         }
 
         fn partners(&mut self, user: UserId) -> QueryResult<Vec<UserId>> {
-            conv::table
-                .filter(conv::owner_id.eq(user))
-                .filter(conv::last_message_id.is_not_null())
-                .order(conv::last_message_id.desc())
-                .select(conv::partner_id)
-                .load(self)
+            statement(
+                conv::table
+                    .filter(conv::owner_id.eq(user))
+                    .filter(conv::last_message_id.is_not_null())
+                    .order(conv::last_message_id.desc())
+                    .select(conv::partner_id),
+            )
+            .load(self)
         }
 
         fn conversation(
@@ -218,60 +239,77 @@ macro_rules! shared_queries {
             partner: UserId,
             query: &ConversationQuery,
         ) -> Result<Page> {
-            fn page(
-                conn: &mut $conn,
-                user: UserId,
-                partner: UserId,
-                query: &ConversationQuery,
-            ) -> QueryResult<Vec<Message>> {
-                let (lo, hi) = pair(user, partner);
-                let mut select = dm::table
-                    .filter(in_conversation(lo, hi))
-                    .filter(visible_to(user))
-                    .select(Message::as_select())
-                    .into_boxed();
-                if let Some(before) = query.before {
-                    select = select.filter(dm::id.lt(before));
-                }
-                if let Some(after) = query.after {
-                    select = select.filter(dm::id.gt(after));
-                }
-                select = if query.reversed {
-                    select.order(dm::id.desc())
-                } else {
-                    select.order(dm::id.asc())
-                };
-                if let Some(limit) = query.limit {
-                    select = select.limit(i64::from(limit));
-                }
-                select.load(conn)
+            let (lo, hi) = conversation_key(user, partner);
+            let mut select = dm::table
+                .filter(in_conversation(lo, hi))
+                .filter(visible_to(user))
+                .select(Message::as_select())
+                .into_boxed();
+            if let Some(before) = query.before {
+                select = select.filter(dm::id.lt(before));
             }
-
-            if !query.mark_read {
-                let messages = page(self, user, partner, query)?;
+            if let Some(after) = query.after {
+                select = select.filter(dm::id.gt(after));
+            }
+            select = if query.reversed {
+                select.order(dm::id.desc())
+            } else {
+                select.order(dm::id.asc())
+            };
+            if let Some(limit) = query.limit {
+                select = select.limit(i64::from(limit));
+            }
+            let mut messages: Vec<Message> = statement(select).load(self)?;
+            let mut unread: Vec<MessageId> = if query.mark_read {
+                messages
+                    .iter()
+                    .filter(|m| m.recipient_id == user && m.is_unread())
+                    .map(|m| m.id)
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            if unread.is_empty() {
                 return Ok(Page {
                     messages,
                     marked: Vec::new(),
                 });
             }
-            self.write_transaction(|conn| {
-                let mut messages = page(conn, user, partner, query)?;
-                let unread: Vec<MessageId> = messages
-                    .iter()
-                    .filter(|m| m.recipient_id == user && m.is_unread())
-                    .map(|m| m.id)
-                    .collect();
+            unread.sort_unstable();
+            let mut marked = self.write_transaction(|conn| {
                 let mut marked = Vec::with_capacity(unread.len());
                 for ids in unread.chunks(MARK_CHUNK) {
                     marked.extend(conn.mark_and_count(ReadScope::Messages { reader: user, ids })?);
                 }
-                for m in &mut messages {
-                    if let Ok(i) = marked.binary_search_by_key(&m.id, |x| x.id) {
-                        m.read_at = marked[i].read_at;
-                    }
+                Ok(marked)
+            })?;
+            marked.sort_unstable_by_key(|m| m.id);
+            // What another reader marked between the page and the mark: its stored state.
+            let raced: Vec<MessageId> = unread
+                .iter()
+                .copied()
+                .filter(|id| marked.binary_search_by_key(id, |m| m.id).is_err())
+                .collect();
+            let mut read_at = Vec::with_capacity(raced.len());
+            for ids in raced.chunks(MARK_CHUNK) {
+                read_at.extend(
+                    statement(
+                        dm::table
+                            .filter(dm::id.eq_any(ids.to_vec()))
+                            .select((dm::id, dm::read_at)),
+                    )
+                    .load::<(MessageId, Option<UtcTimestamp>)>(self)?,
+                );
+            }
+            read_at.sort_unstable_by_key(|(id, _)| *id);
+            for m in &mut messages {
+                if let Ok(i) = marked.binary_search_by_key(&m.id, |x| x.id) {
+                    m.read_at = marked[i].read_at;
+                } else if let Ok(i) = read_at.binary_search_by_key(&m.id, |(id, _)| *id) {
+                    m.read_at = read_at[i].1.map(|t| t.0);
                 }
-                Ok(Page { messages, marked })
-            })
+            }
+            Ok(Page { messages, marked })
         }
 
         fn conversations(
@@ -300,7 +338,7 @@ macro_rules! shared_queries {
             if let Some(limit) = query.limit {
                 select = select.limit(i64::from(limit));
             }
-            let rows: Vec<(UserId, Message, i64, bool)> = select.load(self)?;
+            let rows: Vec<(UserId, Message, i64, bool)> = statement(select).load(self)?;
             Ok(rows
                 .into_iter()
                 .map(
@@ -318,6 +356,18 @@ macro_rules! shared_queries {
             user: UserId,
             partner: UserId,
         ) -> Result<Vec<Message>> {
+            // The counter is exact: when it says nothing is unread, take no write lock.
+            let unread: Option<i64> = statement(
+                conv::table
+                    .find((user, partner))
+                    .select(conv::unread_count)
+                    .limit(1),
+            )
+            .get_result(self)
+            .optional()?;
+            if unread.unwrap_or(0) == 0 {
+                return Ok(Vec::new());
+            }
             self.write_transaction(|conn| {
                 Ok(conn.mark_and_count(ReadScope::From {
                     reader: user,
@@ -333,16 +383,20 @@ macro_rules! shared_queries {
                 let as_sender = stored.message.sender_id == user;
                 let partner = stored.message.partner_of(user);
                 let hidden = if as_sender {
-                    diesel::update(dm::table.find(id).filter(dm::deleted_by_sender.eq(false)))
-                        .set(dm::deleted_by_sender.eq(true))
-                        .execute(conn)?
-                } else {
-                    diesel::update(
-                        dm::table
-                            .find(id)
-                            .filter(dm::deleted_by_recipient.eq(false)),
+                    statement(
+                        diesel::update(dm::table.find(id).filter(dm::deleted_by_sender.eq(false)))
+                            .set(dm::deleted_by_sender.eq(true)),
                     )
-                    .set(dm::deleted_by_recipient.eq(true))
+                    .execute(conn)?
+                } else {
+                    statement(
+                        diesel::update(
+                            dm::table
+                                .find(id)
+                                .filter(dm::deleted_by_recipient.eq(false)),
+                        )
+                        .set(dm::deleted_by_recipient.eq(true)),
+                    )
                     .execute(conn)?
                 };
                 if hidden == 0 {
@@ -353,10 +407,12 @@ macro_rules! shared_queries {
                 let side = conv::table.find((user, partner));
                 // This UPDATE also locks the row, so the next statement sees every
                 // message committed before it.
-                diesel::update(side)
-                    .set(conv::unread_count.eq(conv::unread_count - unread_lost))
-                    .execute(conn)?;
-                let (lo, hi) = pair(user, partner);
+                statement(
+                    diesel::update(side)
+                        .set(conv::unread_count.eq(conv::unread_count - unread_lost)),
+                )
+                .execute(conn)?;
+                let (lo, hi) = conversation_key(user, partner);
                 let latest_visible = dm::table
                     .filter(in_conversation(lo, hi))
                     .filter(visible_to(user))
@@ -364,11 +420,10 @@ macro_rules! shared_queries {
                     .order(dm::id.desc())
                     .limit(1)
                     .single_value();
-                diesel::update(side)
-                    .set(conv::last_message_id.eq(latest_visible))
+                statement(diesel::update(side).set(conv::last_message_id.eq(latest_visible)))
                     .execute(conn)?;
                 if now.deleted_by_sender && now.deleted_by_recipient {
-                    diesel::delete(dm::table.find(id)).execute(conn)?;
+                    statement(diesel::delete(dm::table.find(id))).execute(conn)?;
                 }
                 Ok(())
             })
@@ -378,35 +433,37 @@ macro_rules! shared_queries {
             if user == blocked {
                 return Err(Error::SelfBlock { user });
             }
-            diesel::insert_into(blocks::table)
-                .values((
-                    blocks::blocker_id.eq(user),
-                    blocks::blocked_id.eq(blocked),
-                    blocks::created_at.eq(Stamp($crate::timestamp::now())),
-                ))
-                .on_conflict_do_nothing()
-                .execute(self)?;
+            statement(
+                diesel::insert_into(blocks::table)
+                    .values((
+                        blocks::blocker_id.eq(user),
+                        blocks::blocked_id.eq(blocked),
+                        blocks::created_at.eq(UtcTimestamp($crate::timestamp::now())),
+                    ))
+                    .on_conflict_do_nothing(),
+            )
+            .execute(self)?;
             Ok(())
         }
 
         fn unblock(&mut self, user: UserId, blocked: UserId) -> Result<()> {
-            diesel::delete(blocks::table.find((user, blocked))).execute(self)?;
+            statement(diesel::delete(blocks::table.find((user, blocked)))).execute(self)?;
             Ok(())
         }
 
         fn purge(&mut self, user: UserId) -> Result<u64> {
             self.write_transaction(|conn| {
-                let messages =
-                    diesel::delete(dm::table.filter(dm::user_lo.eq(user).or(dm::user_hi.eq(user))))
-                        .execute(conn)?;
-                diesel::delete(
-                    conv::table.filter(conv::owner_id.eq(user).or(conv::partner_id.eq(user))),
-                )
+                let messages = statement(diesel::delete(
+                    dm::table.filter(dm::user_lo.eq(user).or(dm::user_hi.eq(user))),
+                ))
                 .execute(conn)?;
-                diesel::delete(
-                    blocks::table
-                        .filter(blocks::blocker_id.eq(user).or(blocks::blocked_id.eq(user))),
-                )
+                statement(diesel::delete(
+                    conv::table.filter(conv::owner_id.eq(user).or(conv::partner_id.eq(user))),
+                ))
+                .execute(conn)?;
+                statement(diesel::delete(blocks::table.filter(
+                    blocks::blocker_id.eq(user).or(blocks::blocked_id.eq(user)),
+                )))
                 .execute(conn)?;
                 Ok(u64::try_from(messages).unwrap_or(u64::MAX))
             })
@@ -434,14 +491,14 @@ pub(crate) fn authorize(
 /// What the stamped queries use, in one `use`.
 pub(crate) mod prelude {
     pub(crate) use super::{
-        authorize, both_sides, in_conversation, pair, unread_of, visible_to, MARK_CHUNK,
+        authorize, conversation_key, in_conversation, unread_of, visible_to, MARK_CHUNK,
     };
     pub(crate) use crate::backend::{Page, Read, ReadFilter, ReadScope, Store};
     pub(crate) use crate::message::{NewMessage, StoredMessage};
     pub(crate) use crate::schema::direct_message_blocks as blocks;
     pub(crate) use crate::schema::direct_message_conversations as conv;
     pub(crate) use crate::schema::direct_messages as dm;
-    pub(crate) use crate::timestamp::Stamp;
+    pub(crate) use crate::schema::UtcTimestamp;
     pub(crate) use crate::{
         ConversationQuery, ConversationSummary, ConversationsQuery, Error, Message, MessageId,
         Result, UserId,

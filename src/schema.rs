@@ -2,6 +2,63 @@
 //!
 //! Only `direct_messages` and its columns are part of the stable contract; the two helper
 //! tables are exposed so an app can inspect them, but the inbox owns their contents.
+//!
+//! The timestamp columns have the SQL type [`sql_types::UtcDateTime`]; bind a
+//! `DateTime<Utc>` to them in your own queries with [`UtcTimestamp`]:
+//!
+//! ```
+//! # #[cfg(feature = "sqlite")]
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use chrono::{Duration, Utc};
+//! use diesel::prelude::*;
+//! use directmessages::schema::{direct_messages, UtcTimestamp};
+//!
+//! let mut conn = SqliteConnection::establish(":memory:")?;
+//! directmessages::run_migrations(&mut conn)?;
+//! directmessages::Inbox::new().send_message(&mut conn, 1, 2, "hi")?;
+//! let hour_ago = Utc::now() - Duration::hours(1);
+//! let recent: i64 = direct_messages::table
+//!     .filter(direct_messages::sent_at.gt(UtcTimestamp(hour_ago)))
+//!     .count()
+//!     .get_result(&mut conn)?;
+//! assert_eq!(recent, 1);
+//! # Ok(()) }
+//! # #[cfg(not(feature = "sqlite"))] fn main() {}
+//! ```
+
+use chrono::{DateTime, Utc};
+
+/// A `DateTime<Utc>` that binds to the crate's timestamp columns (and loads from them),
+/// to the microsecond, on every backend.
+///
+/// A newtype because Rust's orphan rule keeps Diesel's `AsExpression` off chrono's type
+/// for an SQL type defined here.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
+)]
+#[diesel(sql_type = sql_types::UtcDateTime)]
+pub struct UtcTimestamp(pub DateTime<Utc>);
+
+impl From<DateTime<Utc>> for UtcTimestamp {
+    fn from(t: DateTime<Utc>) -> Self {
+        Self(t)
+    }
+}
+
+impl From<UtcTimestamp> for DateTime<Utc> {
+    fn from(t: UtcTimestamp) -> Self {
+        t.0
+    }
+}
 
 /// SQL types used by the tables below.
 pub mod sql_types {

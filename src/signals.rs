@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, RwLock};
 
-use crate::{MessageEvent, UserId};
+use crate::{Message, MessageEvent, UserId};
 
 type EventHandler = Arc<dyn Fn(&MessageEvent<'_>) + Send + Sync>;
 type Policy = Arc<dyn Fn(&Draft<'_>) -> Result<(), String> + Send + Sync>;
@@ -24,6 +24,10 @@ pub struct Draft<'a> {
 /// Handlers run on the calling thread, in registration order, after the inbox's own
 /// transaction committed. If you call the inbox inside a transaction of yours, that outer
 /// transaction can still roll back after a handler ran.
+///
+/// A handler that panics does not stop the others: every handler still gets every event of
+/// the write (all the messages of a batch included), and the first panic is raised again
+/// to the caller once all of them ran. The write itself stays committed.
 ///
 /// No lock is held while handlers run: a handler may register more handlers (they take
 /// effect from the next event on), and a slow handler never holds up registration or
@@ -60,9 +64,22 @@ impl<T: Clone> Handlers<T> {
 }
 
 impl Handlers<EventHandler> {
-    fn fire(&self, event: &MessageEvent<'_>) {
-        for handler in self.snapshot().iter() {
-            handler(event);
+    /// Calls every handler with every event, even when one panics; the first panic is
+    /// raised again once all of them ran, so the rows already committed are announced to
+    /// every other handler.
+    fn fire<'m>(&self, events: impl IntoIterator<Item = MessageEvent<'m>>) {
+        let handlers = self.snapshot();
+        let mut first_panic = None;
+        for event in events {
+            for handler in handlers.iter() {
+                let call = std::panic::AssertUnwindSafe(|| handler(&event));
+                if let Err(payload) = std::panic::catch_unwind(call) {
+                    first_panic.get_or_insert(payload);
+                }
+            }
+        }
+        if let Some(payload) = first_panic {
+            std::panic::resume_unwind(payload);
         }
     }
 }
@@ -104,12 +121,13 @@ impl Signals {
         self.before_send.push(Arc::new(f));
     }
 
-    pub(crate) fn message_sent(&self, event: &MessageEvent<'_>) {
-        self.sent.fire(event);
+    pub(crate) fn message_sent(&self, message: &Message) {
+        self.sent.fire([message.event()]);
     }
 
-    pub(crate) fn message_read(&self, event: &MessageEvent<'_>) {
-        self.read.fire(event);
+    /// `message_read` for each message, in order.
+    pub(crate) fn message_read(&self, messages: &[Message]) {
+        self.read.fire(messages.iter().map(Message::event));
     }
 
     pub(crate) fn before_send(&self, draft: &Draft<'_>) -> Result<(), String> {

@@ -1,11 +1,11 @@
-//! How `DateTime<Utc>` travels through [`UtcDateTime`] on each backend.
+//! How `DateTime<Utc>` travels through [`UtcDateTime`] on each backend, and the clock.
 
 use chrono::{DateTime, SubsecRound, Utc};
-use diesel::deserialize::{self, FromSql, FromSqlRow};
-use diesel::expression::AsExpression;
+use diesel::deserialize::{self, FromSql};
 use diesel::serialize::{self, Output, ToSql};
 
 use crate::schema::sql_types::UtcDateTime;
+use crate::schema::UtcTimestamp;
 
 /// The current time, cut to the microseconds every backend stores, so a returned value
 /// equals the stored one.
@@ -13,24 +13,18 @@ pub(crate) fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
-/// A bindable `DateTime<Utc>` (the orphan rule keeps `AsExpression` off the foreign type).
-#[derive(Debug, Clone, Copy, AsExpression, FromSqlRow)]
-#[diesel(sql_type = UtcDateTime)]
-#[allow(unreachable_pub)] // a field of the hidden `NewMessage`
-pub struct Stamp(pub(crate) DateTime<Utc>);
-
 macro_rules! delegate_to_datetime {
     ($backend:ty) => {
-        impl ToSql<UtcDateTime, $backend> for Stamp {
+        impl ToSql<UtcDateTime, $backend> for UtcTimestamp {
             fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, $backend>) -> serialize::Result {
                 <DateTime<Utc> as ToSql<UtcDateTime, $backend>>::to_sql(&self.0, out)
             }
         }
-        impl FromSql<UtcDateTime, $backend> for Stamp {
+        impl FromSql<UtcDateTime, $backend> for UtcTimestamp {
             fn from_sql(
                 value: <$backend as diesel::backend::Backend>::RawValue<'_>,
             ) -> deserialize::Result<Self> {
-                <DateTime<Utc> as FromSql<UtcDateTime, $backend>>::from_sql(value).map(Stamp)
+                <DateTime<Utc> as FromSql<UtcDateTime, $backend>>::from_sql(value).map(UtcTimestamp)
             }
         }
     };

@@ -7,11 +7,15 @@
 //! write transaction begins, which migrations apply).
 
 use chrono::{DateTime, Utc};
-use diesel::connection::{AnsiTransactionManager, LoadConnection, TransactionManager};
-use diesel::result::{DatabaseErrorKind, Error as DieselError, QueryResult};
+use diesel::connection::LoadConnection;
+use diesel::result::QueryResult;
 use diesel::Connection;
 
 use crate::message::{NewMessage, StoredMessage};
+#[cfg(feature = "sqlite")]
+use crate::retry::is_nested;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+use crate::retry::retrying_transaction;
 use crate::{ConversationQuery, ConversationSummary, ConversationsQuery, Error, Message};
 use crate::{MessageId, Result, UserId};
 
@@ -92,7 +96,7 @@ macro_rules! returning_hooks {
             at: DateTime<Utc>,
         ) -> QueryResult<Vec<Message>> {
             diesel::update(dm::table.filter(filter))
-                .set(dm::read_at.eq(Stamp(at)))
+                .set(dm::read_at.eq(UtcTimestamp(at)))
                 .returning(Message::as_returning())
                 .get_results(self)
         }
@@ -164,6 +168,9 @@ pub trait Store: Connection + LoadConnection + Sized {
     ) -> QueryResult<Vec<Message>>;
     /// The message as last committed, even where a transaction reads from a snapshot.
     fn find_current(&mut self, id: MessageId) -> QueryResult<Option<StoredMessage>>;
+    /// Locks the `(lo, hi)` row of a conversation until the transaction ends; `false`
+    /// when it does not exist yet.
+    fn lock_conversation(&mut self, lo: UserId, hi: UserId) -> QueryResult<bool>;
 
     // The same on every backend: queries.rs.
 
@@ -171,8 +178,9 @@ pub trait Store: Connection + LoadConnection + Sized {
     fn find_stored(&mut self, id: MessageId) -> QueryResult<Option<StoredMessage>>;
     /// Whether `user` blocks `other`.
     fn is_blocked(&mut self, user: UserId, other: UserId) -> QueryResult<bool>;
-    /// Checks blocks, inserts, and updates both sides' conversation rows.
-    fn send(&mut self, new: &NewMessage<'_>) -> Result<Message>;
+    /// Locks the conversation, checks blocks, stamps, inserts, and updates both sides'
+    /// conversation rows.
+    fn send(&mut self, sender: UserId, recipient: UserId, content: &str) -> Result<Message>;
     /// Reads a message, as `reader` when given (checked), else unchecked.
     fn read(&mut self, id: MessageId, reader: Option<UserId>) -> Result<Read>;
     /// Marks read what `scope` selects and keeps the unread counters in step.
@@ -220,177 +228,4 @@ where
     conn.run_pending_migrations(migrations)
         .map(drop)
         .map_err(|e| Error::Migration(e.to_string()))
-}
-
-/// How many times a transaction that lost a serialization race or a deadlock is run.
-const MAX_ATTEMPTS: u32 = 5;
-
-/// Whether the database aborted the transaction only because of concurrent ones, so
-/// running it again can succeed.
-fn is_transient(error: &Error) -> bool {
-    match error {
-        // MySQL reports deadlocks (1213) as serialization failures; PostgreSQL's
-        // "deadlock detected" (40P01) has no kind of its own in Diesel.
-        Error::Database(DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _)) => {
-            true
-        }
-        Error::Database(DieselError::DatabaseError(_, info)) => {
-            info.message().starts_with("deadlock detected")
-        }
-        _ => false,
-    }
-}
-
-/// A transaction that is retried on serialization failures and deadlocks when it is the
-/// outermost one. Inside the caller's transaction it is a savepoint and never retried: the
-/// database may have aborted the caller's whole transaction, which only the caller can
-/// run again.
-#[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
-fn retrying_transaction<C, T>(conn: &mut C, mut f: impl FnMut(&mut C) -> Result<T>) -> Result<T>
-where
-    C: Connection<TransactionManager = AnsiTransactionManager>,
-{
-    if is_nested(conn)? {
-        return conn.transaction(f);
-    }
-    let mut attempt = 1;
-    loop {
-        match conn.transaction(&mut f) {
-            Err(e) if attempt < MAX_ATTEMPTS && is_transient(&e) => attempt += 1,
-            result => return result,
-        }
-    }
-}
-
-/// Whether `conn` is already inside a transaction.
-fn is_nested<C>(conn: &mut C) -> QueryResult<bool>
-where
-    C: Connection<TransactionManager = AnsiTransactionManager>,
-{
-    Ok(AnsiTransactionManager::transaction_manager_status_mut(conn)
-        .transaction_depth()?
-        .is_some())
-}
-
-#[cfg(all(test, feature = "sqlite"))]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-    use diesel::connection::SimpleConnection;
-    use diesel::result::DatabaseErrorInformation;
-    use diesel::{RunQueryDsl, SqliteConnection};
-
-    #[derive(Debug)]
-    struct Info(&'static str);
-    impl DatabaseErrorInformation for Info {
-        fn message(&self) -> &str {
-            self.0
-        }
-        fn details(&self) -> Option<&str> {
-            None
-        }
-        fn hint(&self) -> Option<&str> {
-            None
-        }
-        fn table_name(&self) -> Option<&str> {
-            None
-        }
-        fn column_name(&self) -> Option<&str> {
-            None
-        }
-        fn constraint_name(&self) -> Option<&str> {
-            None
-        }
-        fn statement_position(&self) -> Option<i32> {
-            None
-        }
-    }
-
-    fn db_error(kind: DatabaseErrorKind, message: &'static str) -> Error {
-        Error::Database(DieselError::DatabaseError(kind, Box::new(Info(message))))
-    }
-
-    fn serialization_failure() -> Error {
-        db_error(
-            DatabaseErrorKind::SerializationFailure,
-            "could not serialize access",
-        )
-    }
-
-    fn conn() -> SqliteConnection {
-        let mut conn = SqliteConnection::establish(":memory:").unwrap();
-        conn.batch_execute("CREATE TABLE t (x INTEGER NOT NULL)")
-            .unwrap();
-        conn
-    }
-
-    fn rows(conn: &mut SqliteConnection) -> i64 {
-        diesel::sql_query("SELECT 1 FROM t")
-            .execute(conn)
-            .map(|n| n as i64)
-            .unwrap()
-    }
-
-    #[test]
-    fn serialization_failures_and_deadlocks_are_transient_other_errors_are_not() {
-        assert!(is_transient(&serialization_failure()));
-        assert!(is_transient(&db_error(
-            DatabaseErrorKind::Unknown,
-            "deadlock detected"
-        )));
-        assert!(!is_transient(&db_error(
-            DatabaseErrorKind::UniqueViolation,
-            "duplicate key"
-        )));
-        assert!(!is_transient(&Error::EmptyMessage));
-        assert!(!is_transient(&Error::Database(DieselError::NotFound)));
-    }
-
-    #[test]
-    fn a_transient_failure_is_rolled_back_and_run_again() {
-        let mut conn = conn();
-        let mut attempts = 0;
-        let result = retrying_transaction(&mut conn, |c| {
-            attempts += 1;
-            c.batch_execute("INSERT INTO t VALUES (1)")?;
-            if attempts < 3 {
-                return Err(serialization_failure());
-            }
-            Ok(attempts)
-        });
-        assert_eq!(result.unwrap(), 3);
-        assert_eq!(
-            rows(&mut conn),
-            1,
-            "the failed attempts left nothing behind"
-        );
-    }
-
-    #[test]
-    fn a_failure_that_persists_is_returned_after_the_last_attempt() {
-        let mut conn = conn();
-        let mut attempts = 0;
-        let result: Result<()> = retrying_transaction(&mut conn, |_| {
-            attempts += 1;
-            Err(serialization_failure())
-        });
-        assert!(is_transient(&result.unwrap_err()));
-        assert_eq!(attempts, MAX_ATTEMPTS);
-    }
-
-    #[test]
-    fn inside_the_callers_transaction_nothing_is_retried() {
-        let mut conn = conn();
-        let mut attempts = 0;
-        let outer: Result<()> = conn.transaction(|c| {
-            let inner: Result<()> = retrying_transaction(c, |_| {
-                attempts += 1;
-                Err(serialization_failure())
-            });
-            assert!(inner.is_err());
-            Ok(())
-        });
-        outer.unwrap();
-        assert_eq!(attempts, 1);
-    }
 }

@@ -1,105 +1,184 @@
 //! MySQL and MariaDB: no `RETURNING`, so an insert reads its row back by
-//! `LAST_INSERT_ID()` on the same connection, and a mark-read locks what it will change
-//! first; write transactions are retried on deadlocks.
+//! `LAST_INSERT_ID()` on the same connection and a mark-read locks what it will change
+//! first; write transactions run at READ COMMITTED and are retried on deadlocks and
+//! Galera conflicts; every statement is prepared afresh; migrations hold `GET_LOCK`.
 
 use chrono::{DateTime, Utc};
-use diesel::expression::{AppearsOnTable, Expression, SelectableExpression};
 use diesel::mysql::{Mysql, MysqlConnection};
-use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::sql_types::{Integer, Text};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
 use super::{apply_migrations, retrying_transaction, InboxConnection};
 use crate::queries::prelude::*;
+use crate::retry::Outermost;
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/mysql");
+
+/// The name of the lock `run_migrations` holds, and how long it waits for it (seconds).
+const MIGRATION_LOCK: &str = "directmessages.migrations";
+const MIGRATION_LOCK_WAIT_SECONDS: i32 = 300;
 
 diesel::define_sql_function! {
     /// The id the last INSERT on this connection generated.
     fn last_insert_id() -> diesel::sql_types::Unsigned<diesel::sql_types::BigInt>;
 }
 
+diesel::define_sql_function! {
+    /// Takes a named lock of the server for this session: 1, or 0 after `timeout` seconds.
+    fn get_lock(name: Text, timeout: Integer) -> Nullable<Integer>;
+}
+
+diesel::define_sql_function! {
+    /// Releases a lock taken with `get_lock`.
+    fn release_lock(name: Text) -> Nullable<Integer>;
+}
+
+/// READ COMMITTED for the inbox's own transactions: every statement sees what committed
+/// before it (as on PostgreSQL), and InnoDB takes no gap locks, which at REPEATABLE READ
+/// make unrelated new conversations wait on and deadlock with each other. The COMMIT is a
+/// prepared statement, so that a deadlock or a Galera certification conflict reported at
+/// commit keeps its error code (1213) and is retried; Diesel's own COMMIT that follows
+/// finds no transaction and does nothing.
+const OUTERMOST: Outermost<MysqlConnection> = Outermost {
+    before_begin: |conn| {
+        diesel::sql_query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            .execute(conn)
+            .map(drop)
+    },
+    commit: |conn| diesel::sql_query("COMMIT").execute(conn).map(drop),
+};
+
 super::own_store!(MysqlConnection);
 
 impl Store for MysqlConnection {
+    // `GET_LOCK` makes instances starting together migrate one after the other (DDL
+    // commits at once on MySQL, so no transaction could).
     fn migrate(&mut self) -> Result<()> {
-        apply_migrations(self, MIGRATIONS)
+        let locked: Option<i32> = statement(diesel::select(get_lock(
+            MIGRATION_LOCK,
+            MIGRATION_LOCK_WAIT_SECONDS,
+        )))
+        .get_result(self)?;
+        if locked != Some(1) {
+            return Err(Error::Migration(format!(
+                "another connection held the migration lock for {MIGRATION_LOCK_WAIT_SECONDS} s"
+            )));
+        }
+        let applied = apply_migrations(self, MIGRATIONS);
+        let released =
+            statement(diesel::select(release_lock(MIGRATION_LOCK))).get_result::<Option<i32>>(self);
+        applied?;
+        released?;
+        Ok(())
     }
 
     fn write_transaction<T>(&mut self, f: impl FnMut(&mut Self) -> Result<T>) -> Result<T> {
-        retrying_transaction(self, f)
+        retrying_transaction(self, &OUTERMOST, f)
     }
 
     // Called inside the write transaction of `send`, so the row read back is ours and
     // never "the newest row", which another writer may own.
     fn insert_message(&mut self, new: &NewMessage<'_>) -> QueryResult<Message> {
-        diesel::insert_into(dm::table).values(new).execute(self)?;
-        let id: u64 = diesel::select(last_insert_id()).get_result(self)?;
+        statement(diesel::insert_into(dm::table).values(new)).execute(self)?;
+        let id: u64 = statement(diesel::select(last_insert_id())).get_result(self)?;
         let id = MessageId::try_from(id)
             .map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))?;
-        dm::table.find(id).select(Message::as_select()).first(self)
+        statement(dm::table.find(id).select(Message::as_select()).limit(1)).get_result(self)
     }
 
+    // The rows are locked first, so the UPDATE changes exactly the ones read; ids are
+    // bound in chunks, however many messages a flooded user has.
     fn mark_read(
         &mut self,
         filter: ReadFilter<Mysql>,
         at: DateTime<Utc>,
     ) -> QueryResult<Vec<Message>> {
-        let ids: Vec<MessageId> = dm::table
-            .filter(Uncached(filter))
-            .select(dm::id)
-            .for_update()
-            .load(self)?;
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        diesel::update(dm::table.filter(dm::id.eq_any(&ids)))
-            .set(dm::read_at.eq(Stamp(at)))
+        let ids: Vec<MessageId> = statement(
+            dm::table
+                .filter(filter)
+                .select(dm::id)
+                .order(dm::id.asc())
+                .for_update(),
+        )
+        .load(self)?;
+        let mut marked = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(MARK_CHUNK) {
+            statement(
+                diesel::update(dm::table.filter(dm::id.eq_any(chunk)))
+                    .set(dm::read_at.eq(UtcTimestamp(at))),
+            )
             .execute(self)?;
-        dm::table
-            .filter(dm::id.eq_any(&ids))
-            .select(Message::as_select())
-            .load(self)
+            marked.extend(
+                statement(
+                    dm::table
+                        .filter(dm::id.eq_any(chunk))
+                        .select(Message::as_select()),
+                )
+                .load::<Message>(self)?,
+            );
+        }
+        Ok(marked)
     }
 
-    // REPEATABLE READ reads from the snapshot of the transaction's first read; a locking
-    // read sees the latest committed row.
+    // A locking read sees the latest committed row even inside a caller's REPEATABLE
+    // READ transaction, which reads from the snapshot of its first read.
     fn find_current(&mut self, id: MessageId) -> QueryResult<Option<StoredMessage>> {
-        dm::table
-            .filter(Uncached(dm::id.eq(id)))
-            .select(StoredMessage::as_select())
-            .for_update()
-            .first(self)
-            .optional()
+        statement(
+            dm::table
+                .find(id)
+                .select(StoredMessage::as_select())
+                .for_update(),
+        )
+        .get_result(self)
+        .optional()
+    }
+
+    fn lock_conversation(&mut self, lo: UserId, hi: UserId) -> QueryResult<bool> {
+        statement(
+            conv::table
+                .find((lo, hi))
+                .select(conv::owner_id)
+                .for_update(),
+        )
+        .get_result::<UserId>(self)
+        .optional()
+        .map(|row| row.is_some())
     }
 
     crate::queries::shared_queries!(MysqlConnection);
 }
 
-/// A predicate whose statement Diesel must not keep in its prepared-statement cache.
-///
-/// A locking read (`FOR UPDATE`) can be chosen as a deadlock victim after the server has
-/// begun its result set. The MySQL/MariaDB C client then leaves that prepared statement in
-/// a state where its next execution waits for a reply that never comes, so the retry of
-/// the transaction would hang. A statement prepared afresh each time is unaffected.
-#[derive(Debug, Clone, Copy, diesel::expression::ValidGrouping)]
-struct Uncached<T>(T);
-
-impl<T: Expression> Expression for Uncached<T> {
-    type SqlType = T::SqlType;
+/// The inbox's statements on MySQL: prepared afresh each time, never taken from Diesel's
+/// statement cache.
+fn statement<Q>(query: Q) -> Fresh<Q> {
+    Fresh(query)
 }
 
-impl<T, QS> AppearsOnTable<QS> for Uncached<T> where T: AppearsOnTable<QS> {}
+/// A statement Diesel must not keep in its prepared-statement cache.
+///
+/// When a statement is interrupted (`max_statement_time`, `KILL QUERY`, a deadlock
+/// detected after the server began its result set), the MySQL/MariaDB C client leaves that
+/// prepared statement in a state where its next execution waits for a reply that never
+/// comes: a cached statement would hang the connection for good. A statement prepared
+/// afresh and closed after use is unaffected.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fresh<Q>(Q);
 
-impl<T, QS> SelectableExpression<QS> for Uncached<T> where T: SelectableExpression<QS> {}
+impl<Q: Query> Query for Fresh<Q> {
+    type SqlType = Q::SqlType;
+}
 
-impl<T> QueryId for Uncached<T> {
+impl<Q> QueryId for Fresh<Q> {
     type QueryId = ();
     const HAS_STATIC_QUERY_ID: bool = false;
 }
 
-impl<T: QueryFragment<Mysql>> QueryFragment<Mysql> for Uncached<T> {
+impl<Q: QueryFragment<Mysql>> QueryFragment<Mysql> for Fresh<Q> {
     fn walk_ast<'b>(&'b self, mut pass: AstPass<'_, 'b, Mysql>) -> QueryResult<()> {
         pass.unsafe_to_cache_prepared();
         self.0.walk_ast(pass)
     }
 }
+
+impl<Q, Conn> RunQueryDsl<Conn> for Fresh<Q> {}

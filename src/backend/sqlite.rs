@@ -1,4 +1,7 @@
-//! SQLite: `RETURNING` (3.35+, bundled) and `BEGIN IMMEDIATE` write transactions.
+//! SQLite: `RETURNING` (3.35+, bundled) and `BEGIN IMMEDIATE` write transactions, which
+//! also serialize every send, so no row lock is needed.
+
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use diesel::sqlite::SqliteConnection;
@@ -6,14 +9,49 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
 use super::{apply_migrations, is_nested, InboxConnection};
 use crate::queries::prelude::*;
+use crate::retry::backoff;
+
+/// How long `run_migrations` waits for other connections' write transactions.
+const MIGRATION_LOCK_WAIT: Duration = Duration::from_secs(60);
+
+/// Statements are cached by Diesel as usual.
+fn statement<Q>(query: Q) -> Q {
+    query
+}
+
+/// Whether SQLite refused a lock another connection holds.
+fn is_busy(error: &Error) -> bool {
+    let text = match error {
+        Error::Database(diesel::result::Error::DatabaseError(_, info)) => info.message(),
+        Error::Migration(text) => text,
+        _ => return false,
+    };
+    text.contains("database is locked")
+}
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 
 super::own_store!(SqliteConnection);
 
 impl Store for SqliteConnection {
+    // One write transaction around the whole run, so instances starting together apply
+    // the migrations one after the other; a connection without a busy timeout gets
+    // "database is locked" at once, so the lock is asked for again until it is free.
     fn migrate(&mut self) -> Result<()> {
-        apply_migrations(self, MIGRATIONS)
+        if is_nested(self)? {
+            return apply_migrations(self, MIGRATIONS);
+        }
+        let deadline = Instant::now() + MIGRATION_LOCK_WAIT;
+        let mut attempt = 1;
+        loop {
+            match self.immediate_transaction(|conn| apply_migrations(conn, MIGRATIONS)) {
+                Err(e) if is_busy(&e) && Instant::now() < deadline => {
+                    std::thread::sleep(backoff(attempt));
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
     }
 
     // Take the write lock up front: a deferred transaction that reads first and then
@@ -31,6 +69,14 @@ impl Store for SqliteConnection {
 
     fn find_current(&mut self, id: MessageId) -> QueryResult<Option<StoredMessage>> {
         self.find_stored(id)
+    }
+
+    // The write transaction already holds the database's only write lock.
+    fn lock_conversation(&mut self, lo: UserId, hi: UserId) -> QueryResult<bool> {
+        statement(diesel::select(diesel::dsl::exists(
+            conv::table.find((lo, hi)),
+        )))
+        .get_result(self)
     }
 
     crate::queries::shared_queries!(SqliteConnection);
