@@ -2,13 +2,14 @@
 
 mod common;
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 
-use chrono::{Timelike, Utc};
+use chrono::{Duration, SubsecRound, TimeZone, Timelike, Utc};
 use diesel::Connection;
 use directmessages::{ConversationQuery, ConversationsQuery, Error, Inbox, Message};
 
-use common::{Probe, TestDb};
+use common::{Probe, ReadLog, TestDb};
 
 /// Records every `message_sent` and `message_read` as `("sent" | "read", id)`.
 fn recorded(inbox: &Inbox) -> Arc<Mutex<Vec<(&'static str, i64)>>> {
@@ -56,15 +57,54 @@ fn timestamps_are_utc_to_the_microsecond<D: TestDb>(db: &D) {
     // The harness sets a non-UTC session time zone on every connection.
     let mut conn = db.conn();
     let inbox = Inbox::new();
-    let sent = inbox.send_message(&mut conn, 1, 2, "tick").unwrap();
-    assert_eq!(sent.sent_at.nanosecond() % 1_000, 0);
-    let read = inbox.read_message(&mut conn, sent.id).unwrap();
+    let sent: Vec<Message> = (0..5)
+        .map(|i| {
+            inbox
+                .send_message(&mut conn, 1, 2, &format!("tick {i}"))
+                .unwrap()
+        })
+        .collect();
+    // Storage cut to whole seconds would zero every fraction: five sends in a row all
+    // landing on a whole second is a one-in-10^30 event.
+    assert!(
+        sent.iter()
+            .any(|m| m.sent_at.timestamp_subsec_micros() != 0),
+        "sent_at kept no fraction of a second: {:?}",
+        sent.iter().map(|m| m.sent_at).collect::<Vec<_>>()
+    );
+    assert!(sent.iter().all(|m| m.sent_at.nanosecond() % 1_000 == 0));
+    assert!((Utc::now() - sent[0].sent_at).num_seconds().abs() < 60);
+    let again = inbox
+        .conversation(&mut db.conn(), 1, 2, ConversationQuery::new())
+        .unwrap();
+    assert_eq!(again, sent, "read back on another connection, unchanged");
+
+    // A time chosen here, with six significant fraction digits, round trips exactly.
+    let chosen =
+        Utc.with_ymd_and_hms(2026, 3, 4, 5, 6, 7).unwrap() + Duration::microseconds(123_457);
+    conn.set_sent_at(sent[0].id, chosen);
+    assert_eq!(db.conn().sent_at(sent[0].id), chosen);
+
+    let read = inbox.read_message(&mut conn, sent[1].id).unwrap();
     let read_at = read.read_at.expect("marked read");
     assert_eq!(read_at.nanosecond() % 1_000, 0);
-    let again = inbox.read_message(&mut db.conn(), sent.id).unwrap();
-    assert_eq!(again.sent_at, sent.sent_at);
-    assert_eq!(again.read_at, Some(read_at));
-    assert!((Utc::now() - sent.sent_at).num_seconds().abs() < 60);
+    let stored = inbox.read_message(&mut db.conn(), sent[1].id).unwrap();
+    assert_eq!(stored.read_at, Some(read_at));
+}
+
+fn host_queries_filter_timestamp_columns_with_utc_timestamp<D: TestDb>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = Inbox::new();
+    let old = inbox.send_message(&mut conn, 1, 2, "old").unwrap();
+    let new = inbox.send_message(&mut conn, 1, 2, "new").unwrap();
+    let t = Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap() + Duration::microseconds(250_001);
+    conn.set_sent_at(old.id, t - Duration::hours(1));
+    conn.set_sent_at(new.id, t);
+    assert_eq!(conn.count_sent_after(t - Duration::hours(2)), 2);
+    assert_eq!(conn.count_sent_after(t - Duration::minutes(30)), 1);
+    // To the microsecond: one microsecond before is before, the same instant is not.
+    assert_eq!(conn.count_sent_after(t - Duration::microseconds(1)), 1);
+    assert_eq!(conn.count_sent_after(t), 0);
 }
 
 fn ids_increase_and_are_never_reused<D: TestDb>(db: &D) {
@@ -874,6 +914,284 @@ fn purge_user_removes_everything_of_that_user<D: TestDb>(db: &D) {
     assert_eq!(conn.conversation_rows(), conn.expected_conversation_rows());
 }
 
+// ------------------------------------------------------------------ handlers that panic
+
+fn a_panicking_handler_stops_no_other_handler<D: TestDb>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = Inbox::new();
+    inbox
+        .signals()
+        .on_message_sent(|_| panic!("a handler that fails"));
+    let log = recorded(&inbox);
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        inbox.send_message(&mut conn, 1, 2, "still stored")
+    }));
+    assert!(outcome.is_err(), "the panic reaches the caller");
+    let stored = inbox
+        .conversation(&mut conn, 1, 2, ConversationQuery::new())
+        .unwrap();
+    assert_eq!(contents(&stored), ["still stored"]);
+    assert_eq!(
+        *log.lock().unwrap(),
+        [("sent", stored[0].id)],
+        "the later handler got the event"
+    );
+}
+
+fn every_message_of_a_batch_reaches_every_handler_despite_a_panic<D: TestDb>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = Inbox::new();
+    let first: Vec<i64> = (0..3)
+        .map(|i| {
+            inbox
+                .send_message(&mut conn, 2, 1, &format!("a{i}"))
+                .unwrap()
+                .id
+        })
+        .collect();
+    let doomed = first[0];
+    inbox.signals().on_message_read(move |e| {
+        if e.message.id == doomed {
+            panic!("a handler that fails on one message");
+        }
+    });
+    let fired = ReadLog::on(&inbox);
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        inbox.mark_conversation_read(&mut conn, 1, 2)
+    }));
+    assert!(outcome.is_err(), "the panic reaches the caller");
+    assert_eq!(fired.sorted(), first, "every message_read delivered");
+    assert_eq!(inbox.unread_count(&mut conn, 1).unwrap(), 0);
+
+    let second: Vec<i64> = (0..3)
+        .map(|i| {
+            inbox
+                .send_message(&mut conn, 2, 1, &format!("b{i}"))
+                .unwrap()
+                .id
+        })
+        .collect();
+    inbox
+        .signals()
+        .on_message_read(|_| panic!("a handler that always fails"));
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        inbox.conversation(&mut conn, 1, 2, ConversationQuery::new().mark_read())
+    }));
+    assert!(outcome.is_err());
+    let all: Vec<i64> = first.iter().chain(&second).copied().collect();
+    assert_eq!(
+        fired.sorted(),
+        all,
+        "the whole batch, despite two failing handlers"
+    );
+    assert_eq!(conn.conversation_rows(), conn.expected_conversation_rows());
+}
+
+// ------------------------------------------------------------------ big batches
+
+fn a_marked_page_above_the_chunk_size_comes_back_read<D: TestDb>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = Inbox::new();
+    conn.seed_unread(2, 1, 1_500);
+    conn.seed_unread(1, 2, 10);
+    let fired = ReadLog::on(&inbox);
+    let page = inbox
+        .conversation(
+            &mut conn,
+            1,
+            2,
+            ConversationQuery::new().reversed().mark_read(),
+        )
+        .unwrap();
+    assert_eq!(page.len(), 1_510);
+    assert!(page.windows(2).all(|w| w[0].id > w[1].id), "newest first");
+    let received: Vec<&Message> = page.iter().filter(|m| m.recipient_id == 1).collect();
+    assert_eq!(received.len(), 1_500);
+    assert!(
+        received.iter().all(|m| m.read_at.is_some()),
+        "{} of them returned unread",
+        received.iter().filter(|m| m.is_unread()).count()
+    );
+    assert_eq!(fired.sorted().len(), 1_500);
+    let stored = inbox
+        .conversation(&mut conn, 1, 2, ConversationQuery::new().reversed())
+        .unwrap();
+    assert_eq!(page, stored, "the page is what was stored");
+    assert_eq!(conn.conversation_rows(), conn.expected_conversation_rows());
+}
+
+fn a_flooded_user_can_list_and_mark_everything<D: TestDb>(db: &D) {
+    const FLOOD: usize = 70_000;
+    let mut conn = db.conn();
+    let inbox = Inbox::new();
+    conn.seed_unread(2, 1, FLOOD);
+    let fired = ReadLog::on(&inbox);
+    assert_eq!(inbox.unread_count(&mut conn, 1).unwrap(), FLOOD as i64);
+    assert_eq!(inbox.unread_messages(&mut conn, 1).unwrap().len(), FLOOD);
+    let half = inbox
+        .conversation(
+            &mut conn,
+            1,
+            2,
+            ConversationQuery::new().limit(FLOOD as u32 / 2).mark_read(),
+        )
+        .unwrap();
+    assert_eq!(half.len(), FLOOD / 2);
+    assert!(half.iter().all(|m| m.read_at.is_some()));
+    assert_eq!(
+        inbox.mark_conversation_read(&mut conn, 1, 2).unwrap(),
+        FLOOD - FLOOD / 2
+    );
+    let fired = fired.sorted();
+    assert_eq!(fired.len(), FLOOD);
+    assert!(fired.windows(2).all(|w| w[0] < w[1]), "once per message");
+    assert_eq!(inbox.unread_count(&mut conn, 1).unwrap(), 0);
+    assert_eq!(conn.conversation_rows(), conn.expected_conversation_rows());
+    assert_eq!(inbox.purge_user(&mut conn, 2).unwrap(), FLOOD as u64);
+}
+
+// ------------------------------------------------------------------ reads write nothing
+
+fn reads_that_change_nothing_work_on_a_read_only_connection<D: TestDb>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = Inbox::new();
+    let read = inbox.send_message(&mut conn, 1, 2, "read").unwrap();
+    inbox.read_message(&mut conn, read.id).unwrap();
+    let unread = inbox.send_message(&mut conn, 1, 2, "unread").unwrap();
+    let mut replica = db.conn();
+    replica.set_read_only();
+    let fired = ReadLog::on(&inbox);
+
+    let again = inbox.read_message(&mut replica, read.id).unwrap();
+    assert_eq!(again.id, read.id);
+    assert!(inbox.read_message_as(&mut replica, 2, read.id).is_ok());
+    let viewed = inbox.read_message_as(&mut replica, 1, unread.id).unwrap();
+    assert!(viewed.is_unread(), "the sender viewing marks nothing");
+    let page = inbox
+        .conversation(&mut replica, 1, 2, ConversationQuery::new().mark_read())
+        .unwrap();
+    assert_eq!(page.len(), 2, "nothing for the sender to mark");
+    assert_eq!(inbox.mark_conversation_read(&mut replica, 1, 2).unwrap(), 0);
+    assert_eq!(inbox.unread_count(&mut replica, 2).unwrap(), 1);
+    assert_eq!(inbox.unread_messages(&mut replica, 2).unwrap().len(), 1);
+    assert_eq!(
+        inbox
+            .conversations(&mut replica, 2, ConversationsQuery::new())
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(inbox.conversation_partners(&mut replica, 2).unwrap(), [1]);
+    assert!(!inbox.is_blocked(&mut replica, 2, 1).unwrap());
+
+    // A write there is a typed database error, and stores nothing.
+    assert!(matches!(
+        inbox.read_message(&mut replica, unread.id),
+        Err(Error::Database(_))
+    ));
+    assert!(matches!(
+        inbox.send_message(&mut replica, 1, 2, "refused"),
+        Err(Error::Database(_))
+    ));
+    assert!(fired.sorted().is_empty());
+    assert_eq!(inbox.unread_count(&mut conn, 2).unwrap(), 1);
+    assert_eq!(conn.counts().0, 2);
+}
+
+// ------------------------------------------------------------------ clarified semantics
+
+fn the_first_fault_in_validation_order_is_reported<D: TestDb>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = Inbox::builder().max_message_chars(3).build();
+    inbox
+        .signals()
+        .on_before_send(|_| Err("policy says no".to_owned()));
+    inbox.block_user(&mut conn, 2, 1).unwrap();
+    // self before empty, empty before too long, too long before invalid.
+    assert!(matches!(
+        inbox.send_message(&mut conn, 1, 1, "     "),
+        Err(Error::SelfMessage { user: 1 })
+    ));
+    assert!(matches!(
+        inbox.send_message(&mut conn, 1, 2, "      "),
+        Err(Error::EmptyMessage)
+    ));
+    assert!(matches!(
+        inbox.send_message(&mut conn, 1, 2, "ab\0cd"),
+        Err(Error::MessageTooLong { length: 5, max: 3 })
+    ));
+    assert!(matches!(
+        inbox.send_message(&mut conn, 1, 2, "a\0"),
+        Err(Error::InvalidContent { .. })
+    ));
+    // Then the policies, then the block.
+    assert!(matches!(
+        inbox.send_message(&mut conn, 1, 2, "hi"),
+        Err(Error::Rejected { .. })
+    ));
+    let lenient = Inbox::new();
+    assert!(matches!(
+        lenient.send_message(&mut conn, 1, 2, "hi"),
+        Err(Error::Blocked {
+            sender: 1,
+            recipient: 2
+        })
+    ));
+    assert_eq!(conn.counts().0, 0);
+}
+
+fn with_oneself_a_conversation_is_empty_and_nothing_is_marked<D: TestDb>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = Inbox::new();
+    inbox.send_message(&mut conn, 1, 2, "hi").unwrap();
+    assert!(inbox
+        .conversation(&mut conn, 1, 1, ConversationQuery::new().mark_read())
+        .unwrap()
+        .is_empty());
+    assert_eq!(inbox.mark_conversation_read(&mut conn, 1, 1).unwrap(), 0);
+    assert!(matches!(
+        inbox.block_user(&mut conn, 1, 1),
+        Err(Error::SelfBlock { user: 1 })
+    ));
+}
+
+fn a_deleted_message_is_not_found_to_whoever_deleted_it<D: TestDb>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = Inbox::new();
+    let fired = ReadLog::on(&inbox);
+    let m = inbox.send_message(&mut conn, 1, 2, "gone for 2").unwrap();
+    inbox.delete_message(&mut conn, 2, m.id).unwrap();
+    assert!(matches!(
+        inbox.read_message_as(&mut conn, 2, m.id),
+        Err(Error::MessageNotFound(id)) if id == m.id
+    ));
+    assert!(matches!(
+        inbox.delete_message(&mut conn, 2, m.id),
+        Err(Error::MessageNotFound(id)) if id == m.id
+    ));
+    // The unchecked read returns it unchanged and fires nothing.
+    let unchecked = inbox.read_message(&mut conn, m.id).unwrap();
+    assert_eq!(unchecked, m);
+    assert!(fired.sorted().is_empty());
+    assert_eq!(inbox.read_message_as(&mut conn, 1, m.id).unwrap(), m);
+}
+
+fn within_a_conversation_a_higher_id_is_never_earlier<D: TestDb>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = Inbox::new();
+    let first = inbox.send_message(&mut conn, 1, 2, "first").unwrap();
+    // Another instance whose clock runs an hour ahead wrote the latest message.
+    let ahead = (Utc::now() + Duration::hours(1)).trunc_subsecs(6);
+    conn.set_sent_at(first.id, ahead);
+    let second = inbox.send_message(&mut conn, 2, 1, "second").unwrap();
+    assert!(second.id > first.id);
+    assert!(second.sent_at >= ahead, "{} < {}", second.sent_at, ahead);
+    // Another conversation keeps its own clock.
+    let elsewhere = inbox.send_message(&mut conn, 1, 3, "elsewhere").unwrap();
+    assert!(elsewhere.sent_at < ahead);
+    assert!(conn.clock_inversions().is_empty());
+}
+
 /// A small deterministic generator, so a failure can be replayed.
 struct Lcg(u64);
 impl Lcg {
@@ -962,6 +1280,7 @@ fn counts_stay_exact_after_random_operations<D: TestDb>(db: &D) {
 backend_suite!(
     send_message_returns_the_stored_row,
     timestamps_are_utc_to_the_microsecond,
+    host_queries_filter_timestamp_columns_with_utc_timestamp,
     ids_increase_and_are_never_reused,
     message_sent_fires_after_the_write_with_the_stored_row,
     handlers_run_in_registration_order,
@@ -1001,4 +1320,13 @@ backend_suite!(
     a_before_send_policy_can_veto_and_nothing_is_stored,
     purge_user_removes_everything_of_that_user,
     counts_stay_exact_after_random_operations,
+    a_panicking_handler_stops_no_other_handler,
+    every_message_of_a_batch_reaches_every_handler_despite_a_panic,
+    a_marked_page_above_the_chunk_size_comes_back_read,
+    a_flooded_user_can_list_and_mark_everything,
+    reads_that_change_nothing_work_on_a_read_only_connection,
+    the_first_fault_in_validation_order_is_reported,
+    with_oneself_a_conversation_is_empty_and_nothing_is_marked,
+    a_deleted_message_is_not_found_to_whoever_deleted_it,
+    within_a_conversation_a_higher_id_is_never_earlier,
 );

@@ -10,19 +10,26 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Once;
 
+use chrono::{DateTime, Utc};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, R2D2Connection};
 use directmessages::InboxConnection;
 
 /// One isolated database for one test.
-pub trait TestDb: Sized {
+pub trait TestDb: Sized + 'static {
     /// The connection type of the backend.
     type Conn: InboxConnection + R2D2Connection + Probe + Send + 'static;
     /// The backend's name, for notices.
     const NAME: &'static str;
     /// A fresh, migrated database, or `None` when the backend is not configured.
-    fn create() -> Option<Self>;
+    fn create() -> Option<Self> {
+        let db = Self::create_empty()?;
+        directmessages::run_migrations(&mut db.conn()).expect("migrations");
+        Some(db)
+    }
+    /// A fresh database without any table, or `None` when the backend is not configured.
+    fn create_empty() -> Option<Self>;
     /// The URL of this test's database.
     fn url(&self) -> &str;
     /// A new connection to it.
@@ -80,11 +87,55 @@ impl ReadLog {
     }
 }
 
-/// Runs `test` on a fresh database of `D`, or prints why it is skipped.
-pub fn run<D: TestDb>(test: impl FnOnce(&D)) {
-    if let Some(db) = D::create() {
-        test(&db);
+/// How long one test may run before the watchdog fails it (default 300 s,
+/// `DIRECTMESSAGES_TEST_TIMEOUT` in seconds to change).
+fn watchdog_limit() -> std::time::Duration {
+    let seconds = std::env::var("DIRECTMESSAGES_TEST_TIMEOUT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    std::time::Duration::from_secs(seconds)
+}
+
+/// Runs `test` under the watchdog: a test that hangs (a connection waiting for a reply
+/// that never comes) fails after the limit instead of blocking the whole run.
+pub fn with_watchdog(name: &str, test: impl FnOnce() + Send + 'static) {
+    let (done_tx, done) = std::sync::mpsc::channel();
+    let worker = std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || {
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(test));
+            let _ = done_tx.send(outcome);
+        })
+        .expect("spawn the test thread");
+    match done.recv_timeout(watchdog_limit()) {
+        Ok(Ok(())) => drop(worker.join()),
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Err(_) => panic!(
+            "{name}: no result after {:?}: the test hung",
+            watchdog_limit()
+        ),
     }
+}
+
+/// Runs `test` on a fresh database of `D` under the watchdog, or prints why it is skipped.
+pub fn run<D: TestDb>(test: impl FnOnce(&D) + Send + 'static) {
+    let name = std::thread::current().name().unwrap_or("test").to_owned();
+    with_watchdog(&name, move || {
+        if let Some(db) = D::create() {
+            test(&db);
+        }
+    });
+}
+
+/// Runs `test` on a fresh database of `D` without any table yet, under the watchdog.
+pub fn run_empty<D: TestDb>(test: impl FnOnce(&D) + Send + 'static) {
+    let name = std::thread::current().name().unwrap_or("test").to_owned();
+    with_watchdog(&name, move || {
+        if let Some(db) = D::create_empty() {
+            test(&db);
+        }
+    });
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -138,14 +189,13 @@ impl TestDb for SqliteDb {
     type Conn = diesel::SqliteConnection;
     const NAME: &'static str = "sqlite";
 
-    fn create() -> Option<Self> {
+    fn create_empty() -> Option<Self> {
         let path = std::env::temp_dir().join(format!("{}.db", unique_name()));
         let url = path.to_string_lossy().into_owned();
         let db = SqliteDb { path, url };
-        let mut conn = db.conn();
-        conn.batch_execute("PRAGMA journal_mode = WAL;")
+        db.conn()
+            .batch_execute("PRAGMA journal_mode = WAL;")
             .expect("WAL");
-        directmessages::run_migrations(&mut conn).expect("migrations");
         Some(db)
     }
 
@@ -183,7 +233,7 @@ impl TestDb for PgDb {
     type Conn = diesel::PgConnection;
     const NAME: &'static str = "postgres";
 
-    fn create() -> Option<Self> {
+    fn create_empty() -> Option<Self> {
         let admin_url = server_url("DIRECTMESSAGES_POSTGRES_URL", Self::NAME, &PG_NOTICE)?;
         let mut admin = diesel::PgConnection::establish(&admin_url).unwrap_or_else(|e| {
             panic!("DIRECTMESSAGES_POSTGRES_URL is set but the server is unreachable: {e}")
@@ -194,13 +244,11 @@ impl TestDb for PgDb {
             .expect("create schema");
         let separator = if admin_url.contains('?') { '&' } else { '?' };
         let url = format!("{admin_url}{separator}options=-csearch_path%3D{schema}");
-        let db = PgDb {
+        Some(PgDb {
             admin_url,
             schema,
             url,
-        };
-        directmessages::run_migrations(&mut db.conn()).expect("migrations");
-        Some(db)
+        })
     }
 
     fn url(&self) -> &str {
@@ -235,7 +283,7 @@ impl TestDb for MysqlDb {
     type Conn = diesel::MysqlConnection;
     const NAME: &'static str = "mysql";
 
-    fn create() -> Option<Self> {
+    fn create_empty() -> Option<Self> {
         let admin_url = server_url("DIRECTMESSAGES_MYSQL_URL", Self::NAME, &MYSQL_NOTICE)?;
         let mut admin = diesel::MysqlConnection::establish(&admin_url).unwrap_or_else(|e| {
             panic!("DIRECTMESSAGES_MYSQL_URL is set but the server is unreachable: {e}")
@@ -250,13 +298,11 @@ impl TestDb for MysqlDb {
         };
         let server = base.rsplit_once('/').map_or(base, |(server, _db)| server);
         let url = format!("{server}/{name}{query}");
-        let db = MysqlDb {
+        Some(MysqlDb {
             admin_url,
             name,
             url,
-        };
-        directmessages::run_migrations(&mut db.conn()).expect("migrations");
-        Some(db)
+        })
     }
 
     fn url(&self) -> &str {
@@ -287,6 +333,20 @@ pub trait Probe {
     fn expected_conversation_rows(&mut self) -> BTreeMap<(i64, i64), (Option<i64>, i64)>;
     /// `(deleted_by_sender, deleted_by_recipient)` of a message still stored.
     fn deletion_flags(&mut self, id: i64) -> Option<(bool, bool)>;
+    /// Stores `n` unread messages from `sender` to `recipient` in bulk, as a flooded user
+    /// would have them, and brings the conversation rows in line.
+    fn seed_unread(&mut self, sender: i64, recipient: i64, n: usize);
+    /// Makes every later transaction of this connection read-only, as on a replica.
+    fn set_read_only(&mut self);
+    /// Overwrites a message's `sent_at`, as a host query binding `UtcTimestamp` would.
+    fn set_sent_at(&mut self, id: i64, at: DateTime<Utc>);
+    /// A message's `sent_at` as stored.
+    fn sent_at(&mut self, id: i64) -> DateTime<Utc>;
+    /// How many messages were sent after `at`: a host query filtering by `UtcTimestamp`.
+    fn count_sent_after(&mut self, at: DateTime<Utc>) -> i64;
+    /// Pairs of messages of one conversation where the higher id has the earlier
+    /// `sent_at`.
+    fn clock_inversions(&mut self) -> Vec<(i64, i64)>;
 }
 
 /// What the conversation table must say, derived from the messages: for every owner
@@ -313,10 +373,91 @@ fn derive_conversations(
 }
 
 macro_rules! probe {
-    ($conn:ty, $prepare:expr) => {
+    ($conn:ty, prepare: $prepare:expr, read_only: $read_only:expr) => {
         impl Probe for $conn {
             fn prepare(&mut self) {
                 self.batch_execute($prepare).expect("prepare connection");
+            }
+
+            fn set_sent_at(&mut self, id: i64, at: DateTime<Utc>) {
+                use directmessages::schema::{direct_messages as m, UtcTimestamp};
+                diesel::update(m::table.find(id))
+                    .set(m::sent_at.eq(UtcTimestamp(at)))
+                    .execute(self)
+                    .expect("set sent_at");
+            }
+
+            fn sent_at(&mut self, id: i64) -> DateTime<Utc> {
+                use directmessages::schema::{direct_messages as m, UtcTimestamp};
+                m::table
+                    .find(id)
+                    .select(m::sent_at)
+                    .first::<UtcTimestamp>(self)
+                    .expect("sent_at")
+                    .0
+            }
+
+            fn count_sent_after(&mut self, at: DateTime<Utc>) -> i64 {
+                use directmessages::schema::{direct_messages as m, UtcTimestamp};
+                m::table
+                    .filter(m::sent_at.gt(UtcTimestamp(at)))
+                    .count()
+                    .get_result(self)
+                    .expect("count")
+            }
+
+            fn clock_inversions(&mut self) -> Vec<(i64, i64)> {
+                use directmessages::schema::{direct_messages as m, UtcTimestamp};
+                let rows: Vec<(i64, i64, i64, UtcTimestamp)> = m::table
+                    .order((m::user_lo, m::user_hi, m::id))
+                    .select((m::user_lo, m::user_hi, m::id, m::sent_at))
+                    .load(self)
+                    .expect("messages");
+                rows.windows(2)
+                    .filter(|w| (w[0].0, w[0].1) == (w[1].0, w[1].1) && w[1].3 < w[0].3)
+                    .map(|w| (w[0].2, w[1].2))
+                    .collect()
+            }
+
+            fn set_read_only(&mut self) {
+                self.batch_execute($read_only).expect("read-only");
+            }
+
+            fn seed_unread(&mut self, sender: i64, recipient: i64, n: usize) {
+                use directmessages::schema::direct_message_conversations as c;
+                use directmessages::schema::{direct_messages as m, UtcTimestamp};
+                let sent_at = UtcTimestamp(chrono::Utc::now());
+                let rows: Vec<_> = (0..n)
+                    .map(|i| {
+                        (
+                            m::sender_id.eq(sender),
+                            m::recipient_id.eq(recipient),
+                            m::content.eq(format!("flood {i}")),
+                            m::sent_at.eq(sent_at),
+                        )
+                    })
+                    .collect();
+                for chunk in rows.chunks(2_000) {
+                    diesel::insert_into(m::table)
+                        .values(chunk)
+                        .execute(self)
+                        .expect("seed messages");
+                }
+                let expected = self.expected_conversation_rows();
+                diesel::delete(c::table)
+                    .execute(self)
+                    .expect("clear conversations");
+                for ((owner, partner), (last, unread)) in expected {
+                    diesel::insert_into(c::table)
+                        .values((
+                            c::owner_id.eq(owner),
+                            c::partner_id.eq(partner),
+                            c::last_message_id.eq(last),
+                            c::unread_count.eq(unread),
+                        ))
+                        .execute(self)
+                        .expect("conversation row");
+                }
             }
 
             fn counts(&mut self) -> (i64, i64, i64) {
@@ -390,29 +531,53 @@ macro_rules! probe {
 #[cfg(feature = "sqlite")]
 probe!(
     diesel::SqliteConnection,
-    "PRAGMA busy_timeout = 60000; PRAGMA synchronous = NORMAL;"
+    prepare: "PRAGMA busy_timeout = 60000; PRAGMA synchronous = NORMAL;",
+    read_only: "PRAGMA query_only = 1;"
 );
 #[cfg(feature = "postgres")]
-probe!(diesel::PgConnection, "SET TIME ZONE 'Europe/Paris';");
+probe!(
+    diesel::PgConnection,
+    prepare: "SET TIME ZONE 'Europe/Paris';",
+    read_only: "SET default_transaction_read_only = on;"
+);
 #[cfg(feature = "mysql")]
-probe!(diesel::MysqlConnection, "SET time_zone = '+02:00';");
+probe!(
+    diesel::MysqlConnection,
+    prepare: "SET time_zone = '+02:00';",
+    read_only: "SET SESSION TRANSACTION READ ONLY;"
+);
 
 /// Instantiates each listed behaviour, a `fn name<D: TestDb>(db: &D)` of the including
-/// file, as a `#[test]` in the modules `sqlite`, `postgres` and `mysql`.
+/// file, as a `#[test]` in the modules `sqlite`, `postgres` and `mysql`; after `empty:`,
+/// each gets a database without tables.
 #[macro_export]
 macro_rules! backend_suite {
-    ($($test:ident),* $(,)?) => {
+    (empty: $($test:ident),* $(,)?) => {
         #[cfg(feature = "sqlite")]
         mod sqlite {
-            $( #[test] fn $test() { $crate::common::run::<$crate::common::SqliteDb>(super::$test) } )*
+            $( #[test] fn $test() { $crate::common::run_empty::<$crate::common::SqliteDb>(super::$test::<$crate::common::SqliteDb>) } )*
         }
         #[cfg(feature = "postgres")]
         mod postgres {
-            $( #[test] fn $test() { $crate::common::run::<$crate::common::PgDb>(super::$test) } )*
+            $( #[test] fn $test() { $crate::common::run_empty::<$crate::common::PgDb>(super::$test::<$crate::common::PgDb>) } )*
         }
         #[cfg(feature = "mysql")]
         mod mysql {
-            $( #[test] fn $test() { $crate::common::run::<$crate::common::MysqlDb>(super::$test) } )*
+            $( #[test] fn $test() { $crate::common::run_empty::<$crate::common::MysqlDb>(super::$test::<$crate::common::MysqlDb>) } )*
+        }
+    };
+    ($($test:ident),* $(,)?) => {
+        #[cfg(feature = "sqlite")]
+        mod sqlite {
+            $( #[test] fn $test() { $crate::common::run::<$crate::common::SqliteDb>(super::$test::<$crate::common::SqliteDb>) } )*
+        }
+        #[cfg(feature = "postgres")]
+        mod postgres {
+            $( #[test] fn $test() { $crate::common::run::<$crate::common::PgDb>(super::$test::<$crate::common::PgDb>) } )*
+        }
+        #[cfg(feature = "mysql")]
+        mod mysql {
+            $( #[test] fn $test() { $crate::common::run::<$crate::common::MysqlDb>(super::$test::<$crate::common::MysqlDb>) } )*
         }
     };
 }
