@@ -17,7 +17,7 @@ use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, R2D2Connection}
 use directmessages::InboxConnection;
 
 /// One isolated database for one test.
-pub trait TestDb: Sized + 'static {
+pub trait TestDb: Sized + Sync + 'static {
     /// The connection type of the backend.
     type Conn: InboxConnection + R2D2Connection + Probe + Send + 'static;
     /// The backend's name, for notices.
