@@ -133,6 +133,11 @@ fn eight_senders_store_every_message<D: TestDb>(db: &D) {
         "every message counted unread once"
     );
     assert_eq!(conn.conversation_rows(), conn.expected_conversation_rows());
+    assert_eq!(
+        conn.clock_inversions(),
+        [],
+        "a higher id with an earlier sent_at"
+    );
 }
 
 fn keyset_pages_stay_exact_while_others_insert<D: TestDb>(db: &D) {
@@ -228,7 +233,161 @@ fn read_all_races_new_messages_without_losing_one<D: TestDb>(db: &D) {
     assert_eq!(conn.conversation_rows(), conn.expected_conversation_rows());
 }
 
+/// Sixteen threads sending among forty users: new conversations are created while others
+/// are written, from both ends; not one send may surface a transient conflict.
+fn sixteen_senders_creating_conversations_never_see_a_conflict<D: TestDb>(db: &D) {
+    const SENDERS: usize = 16;
+    const PER_THREAD: usize = 150;
+    const USERS: i64 = 40;
+    let inbox = Inbox::new();
+    let pool = db.pool(SENDERS as u32);
+    let start = Barrier::new(SENDERS);
+    let sent: usize = thread::scope(|s| {
+        let handles: Vec<_> = (0..SENDERS)
+            .map(|t| {
+                let (pool, inbox, start) = (&pool, &inbox, &start);
+                s.spawn(move || {
+                    let mut conn = pool.get().expect("pooled connection");
+                    start.wait();
+                    let mut state = 0x9e37_79b9_u64.wrapping_mul(t as u64 + 1);
+                    for i in 0..PER_THREAD {
+                        state = state
+                            .wrapping_mul(6_364_136_223_846_793_005)
+                            .wrapping_add(1_442_695_040_888_963_407);
+                        let from = 1 + (state >> 33) as i64 % USERS;
+                        let to = 1 + (from + (state >> 40) as i64 % (USERS - 1)) % USERS;
+                        if let Err(e) =
+                            inbox.send_message(&mut *conn, from, to, &format!("{t}:{i}"))
+                        {
+                            panic!("send {t}:{i} from {from} to {to} failed: {e}");
+                        }
+                    }
+                    PER_THREAD
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    let mut conn = db.conn();
+    assert_eq!(conn.counts().0, sent as i64, "all messages stored");
+    assert_eq!(conn.conversation_rows(), conn.expected_conversation_rows());
+    assert_eq!(
+        conn.clock_inversions(),
+        [],
+        "a higher id with an earlier sent_at"
+    );
+}
+
+/// A sender that stopped inside its own transaction holds its conversation: a second
+/// sender waits for it, and a poller never sees a message behind its cursor.
+fn a_poller_misses_nothing_while_a_sender_waits_inside_its_transaction<D: TestDb>(db: &D) {
+    use diesel::Connection;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    let inbox = Inbox::new();
+    let mut poller = db.conn();
+    let start = inbox.send_message(&mut poller, 1, 2, "start").unwrap();
+    let (sent_tx, sent) = mpsc::channel();
+    let (resume_tx, resume) = mpsc::channel::<()>();
+    thread::scope(|s| {
+        let inbox = &inbox;
+        let mut paused = db.conn();
+        s.spawn(move || {
+            paused
+                .transaction(|c| -> directmessages::Result<()> {
+                    let m = inbox.send_message(c, 1, 2, "paused")?;
+                    sent_tx.send(m).expect("test alive");
+                    resume.recv().expect("test alive");
+                    Ok(())
+                })
+                .unwrap();
+        });
+        let paused_message = sent.recv().expect("the paused sender sent");
+        let mut other = db.conn();
+        let second = s.spawn(move || inbox.send_message(&mut other, 2, 1, "second").unwrap());
+        thread::sleep(Duration::from_millis(300));
+        assert!(
+            !second.is_finished(),
+            "the second sender waits for the first to commit"
+        );
+        let seen = inbox
+            .conversation(&mut poller, 1, 2, ConversationQuery::new().after(start.id))
+            .unwrap();
+        assert!(seen.is_empty(), "nothing committed yet: {seen:?}");
+        resume_tx.send(()).expect("the paused sender is alive");
+        let second = second.join().unwrap();
+        assert!(second.id > paused_message.id);
+        assert!(second.sent_at >= paused_message.sent_at);
+        let seen = inbox
+            .conversation(&mut poller, 1, 2, ConversationQuery::new().after(start.id))
+            .unwrap();
+        let ids: Vec<i64> = seen.iter().map(|m| m.id).collect();
+        assert_eq!(ids, [paused_message.id, second.id]);
+    });
+}
+
+/// Polling one conversation with `after(cursor)` while four senders write to it sees every
+/// message, in id order, exactly once.
+fn polling_after_the_cursor_sees_every_message_once<D: TestDb>(db: &D) {
+    const WRITERS: usize = 4;
+    const PER_WRITER: usize = 150;
+    let inbox = Inbox::new();
+    let pool = db.pool(WRITERS as u32 + 1);
+    let done = AtomicBool::new(false);
+    let seen: Vec<i64> = thread::scope(|s| {
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|w| {
+                let (pool, inbox) = (&pool, &inbox);
+                s.spawn(move || {
+                    let mut conn = pool.get().expect("pooled connection");
+                    for i in 0..PER_WRITER {
+                        let (from, to) = if (w + i) % 2 == 0 { (1, 2) } else { (2, 1) };
+                        inbox.send_message(&mut *conn, from, to, "m").unwrap();
+                    }
+                })
+            })
+            .collect();
+        let (pool, inbox, done) = (&pool, &inbox, &done);
+        let poller = s.spawn(move || {
+            let mut conn = pool.get().expect("pooled connection");
+            let (mut cursor, mut seen) = (0, Vec::new());
+            loop {
+                let finished = done.load(Ordering::SeqCst);
+                let page = inbox
+                    .conversation(&mut *conn, 1, 2, ConversationQuery::new().after(cursor))
+                    .unwrap();
+                if let Some(last) = page.last() {
+                    cursor = last.id;
+                }
+                seen.extend(page.iter().map(|m| m.id));
+                if finished {
+                    return seen;
+                }
+            }
+        });
+        for w in writers {
+            w.join().unwrap();
+        }
+        done.store(true, Ordering::SeqCst);
+        poller.join().unwrap()
+    });
+    let mut conn = db.conn();
+    let all: Vec<i64> = inbox
+        .conversation(&mut conn, 1, 2, ConversationQuery::new())
+        .unwrap()
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(all.len(), WRITERS * PER_WRITER);
+    assert_eq!(seen, all, "the poller saw every message once, in order");
+    assert_eq!(conn.clock_inversions(), []);
+}
+
 backend_suite!(
+    sixteen_senders_creating_conversations_never_see_a_conflict,
+    a_poller_misses_nothing_while_a_sender_waits_inside_its_transaction,
+    polling_after_the_cursor_sees_every_message_once,
     eight_readers_fire_message_read_once_per_message,
     read_all_races_new_messages_without_losing_one,
     eight_senders_store_every_message,
