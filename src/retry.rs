@@ -103,12 +103,36 @@ where
                     Ok(value)
                 })
             });
+        if result.is_err() {
+            restore_after_failed_rollback(conn);
+        }
         match result {
             Err(e) if attempt < MAX_ATTEMPTS && is_transient(&e) => {
                 std::thread::sleep(backoff(attempt));
                 attempt += 1;
             }
             result => return result,
+        }
+    }
+}
+
+/// After a failed top-level transaction of ours whose ROLLBACK failed too (on MySQL, a
+/// `KILL QUERY` or `max_statement_time` can cut off the ROLLBACK itself), Diesel marks the
+/// connection's transaction manager broken and refuses every later transaction: a pool
+/// would lose the connection for good. The transaction was ours, begun at depth 0, so
+/// roll it back again, and once the server confirms, the connection is as it was before.
+fn restore_after_failed_rollback<C>(conn: &mut C)
+where
+    C: Connection<TransactionManager = AnsiTransactionManager>,
+{
+    let status = AnsiTransactionManager::transaction_manager_status_mut(conn);
+    if status.transaction_depth().is_ok() {
+        return;
+    }
+    for _ in 0..3 {
+        if conn.batch_execute("ROLLBACK").is_ok() {
+            *AnsiTransactionManager::transaction_manager_status_mut(conn) = Default::default();
+            return;
         }
     }
 }
