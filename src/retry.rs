@@ -18,7 +18,7 @@ use diesel::Connection;
 use crate::{Error, Result};
 
 /// How many times a transaction that lost a race is run before its error is returned.
-pub(crate) const MAX_ATTEMPTS: u32 = 10;
+pub(crate) const MAX_ATTEMPTS: u32 = 20;
 
 /// The messages of transient errors that Diesel reports without a code: PostgreSQL's
 /// "deadlock detected" in each of its translations (`lc_messages`), and the texts MySQL
@@ -66,14 +66,19 @@ pub(crate) fn backoff(attempt: u32) -> Duration {
     Duration::from_micros(ceiling_us / 2 + random % (ceiling_us / 2 + 1))
 }
 
-/// How a backend begins and ends the outermost attempt of a write transaction.
-#[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
-pub(crate) struct Outermost<C> {
-    /// Runs before `BEGIN` (MySQL chooses the isolation level here).
-    pub(crate) before_begin: fn(&mut C) -> QueryResult<()>,
-    /// Runs at the end of the body, before Diesel's `COMMIT` (MySQL commits here itself,
-    /// as a prepared statement, so that a conflict at commit keeps its error code).
-    pub(crate) commit: fn(&mut C) -> QueryResult<()>,
+/// How a backend runs the outermost attempt of a write transaction: by default Diesel's
+/// `BEGIN` … `COMMIT`; MySQL brings its own (see `backend/mysql.rs`).
+pub(crate) trait OutermostTransaction:
+    Connection<TransactionManager = AnsiTransactionManager>
+{
+    /// Runs `f` in a new top-level transaction.
+    fn outermost<T>(&mut self, f: &mut impl FnMut(&mut Self) -> Result<T>) -> Result<T> {
+        let result = self.transaction(f);
+        if result.is_err() {
+            restore_after_failed_rollback(self);
+        }
+        result
+    }
 }
 
 /// A transaction that is retried, after a short random wait, on transient errors when it
@@ -83,30 +88,17 @@ pub(crate) struct Outermost<C> {
 #[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
 pub(crate) fn retrying_transaction<C, T>(
     conn: &mut C,
-    outermost: &Outermost<C>,
     mut f: impl FnMut(&mut C) -> Result<T>,
 ) -> Result<T>
 where
-    C: Connection<TransactionManager = AnsiTransactionManager>,
+    C: OutermostTransaction,
 {
     if is_nested(conn)? {
         return conn.transaction(f);
     }
     let mut attempt = 1;
     loop {
-        let result = (outermost.before_begin)(conn)
-            .map_err(Error::from)
-            .and_then(|()| {
-                conn.transaction(|conn| {
-                    let value = f(conn)?;
-                    (outermost.commit)(conn)?;
-                    Ok(value)
-                })
-            });
-        if result.is_err() {
-            restore_after_failed_rollback(conn);
-        }
-        match result {
+        match conn.outermost(&mut f) {
             Err(e) if attempt < MAX_ATTEMPTS && is_transient(&e) => {
                 std::thread::sleep(backoff(attempt));
                 attempt += 1;
@@ -121,7 +113,7 @@ where
 /// connection's transaction manager broken and refuses every later transaction: a pool
 /// would lose the connection for good. The transaction was ours, begun at depth 0, so
 /// roll it back again, and once the server confirms, the connection is as it was before.
-fn restore_after_failed_rollback<C>(conn: &mut C)
+pub(crate) fn restore_after_failed_rollback<C>(conn: &mut C)
 where
     C: Connection<TransactionManager = AnsiTransactionManager>,
 {
@@ -192,10 +184,7 @@ mod tests {
         )
     }
 
-    const PLAIN: Outermost<SqliteConnection> = Outermost {
-        before_begin: |_| Ok(()),
-        commit: |_| Ok(()),
-    };
+    impl OutermostTransaction for SqliteConnection {}
 
     fn conn() -> SqliteConnection {
         let mut conn = SqliteConnection::establish(":memory:").unwrap();
@@ -246,7 +235,7 @@ mod tests {
     fn a_transient_failure_is_rolled_back_and_run_again() {
         let mut conn = conn();
         let mut attempts = 0;
-        let result = retrying_transaction(&mut conn, &PLAIN, |c| {
+        let result = retrying_transaction(&mut conn, |c| {
             attempts += 1;
             c.batch_execute("INSERT INTO t VALUES (1)")?;
             if attempts < 3 {
@@ -266,7 +255,7 @@ mod tests {
     fn a_failure_that_persists_is_returned_after_the_last_attempt() {
         let mut conn = conn();
         let mut attempts = 0;
-        let result: Result<()> = retrying_transaction(&mut conn, &PLAIN, |_| {
+        let result: Result<()> = retrying_transaction(&mut conn, |_| {
             attempts += 1;
             Err(serialization_failure())
         });
@@ -279,7 +268,7 @@ mod tests {
         let mut conn = conn();
         let mut attempts = 0;
         let outer: Result<()> = conn.transaction(|c| {
-            let inner: Result<()> = retrying_transaction(c, &PLAIN, |_| {
+            let inner: Result<()> = retrying_transaction(c, |_| {
                 attempts += 1;
                 Err(serialization_failure())
             });

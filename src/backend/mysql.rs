@@ -11,7 +11,9 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
 use super::{apply_migrations, retrying_transaction, InboxConnection};
 use crate::queries::prelude::*;
-use crate::retry::Outermost;
+use crate::retry::OutermostTransaction;
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::result::DatabaseErrorKind;
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/mysql");
 
@@ -34,20 +36,83 @@ diesel::define_sql_function! {
     fn release_lock(name: Text) -> Nullable<Integer>;
 }
 
-/// READ COMMITTED for the inbox's own transactions: every statement sees what committed
-/// before it (as on PostgreSQL), and InnoDB takes no gap locks, which at REPEATABLE READ
-/// make unrelated new conversations wait on and deadlock with each other. The COMMIT is a
-/// prepared statement, so that a deadlock or a Galera certification conflict reported at
-/// commit keeps its error code (1213) and is retried; Diesel's own COMMIT that follows
-/// finds no transaction and does nothing.
-const OUTERMOST: Outermost<MysqlConnection> = Outermost {
-    before_begin: |conn| {
-        diesel::sql_query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
-            .execute(conn)
-            .map(drop)
-    },
-    commit: |conn| diesel::sql_query("COMMIT").execute(conn).map(drop),
-};
+/// What begins the inbox's own transactions on MySQL, in one round trip.
+///
+/// - READ COMMITTED: every statement sees what committed before it (as on PostgreSQL),
+///   and InnoDB takes no gap locks, which at REPEATABLE READ make unrelated new
+///   conversations wait on and deadlock with each other.
+/// - `autocommit = 0` and a guard savepoint: on MariaDB Galera, a transaction aborted by a
+///   conflicting write from another node can be rolled back without the client ever being
+///   told (the abort lands between two statements of a prepared-statement exchange), and
+///   every later statement would then commit on its own: half a send, a counter moved for
+///   a message left unread. With autocommit off, those statements pile up in a new
+///   transaction instead, and the guard savepoint, which only the original transaction
+///   has, tells the two apart before COMMIT.
+const BEGIN: &str = "SET autocommit = 0; SET TRANSACTION ISOLATION LEVEL READ COMMITTED; \
+                     BEGIN; SAVEPOINT directmessages_guard";
+/// What ends a failed one, and gives the session back its autocommit.
+const ROLLBACK: &str = "ROLLBACK; SET autocommit = 1";
+
+impl OutermostTransaction for MysqlConnection {
+    fn outermost<T>(&mut self, f: &mut impl FnMut(&mut Self) -> Result<T>) -> Result<T> {
+        let result = AnsiTransactionManager::begin_transaction_sql(self, BEGIN)
+            .map_err(Error::from)
+            .and_then(|()| f(self).map_err(|e| explain_failure(self, e)))
+            .and_then(|value| {
+                commit_guarded(self)?;
+                Ok(value)
+            });
+        let ended = match &result {
+            Ok(_) => self.batch_execute("SET autocommit = 1"),
+            Err(_) => self.batch_execute(ROLLBACK),
+        };
+        // A cut-off ROLLBACK (KILL QUERY) is tried again; whatever the outcome, Diesel's
+        // view is reset to "no transaction", or to broken if the server could not confirm,
+        // so that a pool discards the connection.
+        let ended = ended.or_else(|_| self.batch_execute(ROLLBACK));
+        let status = AnsiTransactionManager::transaction_manager_status_mut(self);
+        match ended {
+            Ok(()) => *status = Default::default(),
+            Err(_) => status.set_in_error(),
+        }
+        result
+    }
+}
+
+/// The error to report for a failed body: when the transaction is no longer the one
+/// [`BEGIN`] began, whatever went wrong (a row the transaction itself wrote "not found")
+/// followed from a silent abort, and the body is run again.
+fn explain_failure(conn: &mut MysqlConnection, error: Error) -> Error {
+    if crate::retry::is_transient(&error) {
+        return error;
+    }
+    match diesel::sql_query("ROLLBACK TO SAVEPOINT directmessages_guard").execute(conn) {
+        Ok(_) => error,
+        Err(lost) => transaction_lost(&lost),
+    }
+}
+
+/// The transient error of a transaction that a conflicting one aborted without telling.
+fn transaction_lost(cause: &diesel::result::Error) -> Error {
+    Error::Database(diesel::result::Error::DatabaseError(
+        DatabaseErrorKind::SerializationFailure,
+        Box::new(format!(
+            "the transaction was aborted by a conflicting one and rolled back ({cause}); \
+             try restarting transaction"
+        )),
+    ))
+}
+
+/// Commits the inbox's transaction if it is still the one [`BEGIN`] began. Both are
+/// prepared statements, so that a deadlock or a Galera certification conflict reported at
+/// commit keeps its error code (1213) and is retried.
+fn commit_guarded(conn: &mut MysqlConnection) -> Result<()> {
+    if let Err(lost) = diesel::sql_query("RELEASE SAVEPOINT directmessages_guard").execute(conn) {
+        return Err(transaction_lost(&lost));
+    }
+    diesel::sql_query("COMMIT").execute(conn)?;
+    Ok(())
+}
 
 super::own_store!(MysqlConnection);
 
@@ -74,7 +139,7 @@ impl Store for MysqlConnection {
     }
 
     fn write_transaction<T>(&mut self, f: impl FnMut(&mut Self) -> Result<T>) -> Result<T> {
-        retrying_transaction(self, &OUTERMOST, f)
+        retrying_transaction(self, f)
     }
 
     // Called inside the write transaction of `send`, so the row read back is ours and

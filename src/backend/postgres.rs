@@ -8,7 +8,7 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
 use super::{apply_migrations, retrying_transaction, InboxConnection};
 use crate::queries::prelude::*;
-use crate::retry::Outermost;
+use crate::retry::OutermostTransaction;
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
@@ -17,10 +17,7 @@ const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 const MIGRATION_LOCK: i64 = 0x6469_7265_6374_6d73;
 
 /// PostgreSQL's transactions need nothing beyond `BEGIN` and `COMMIT`.
-const OUTERMOST: Outermost<PgConnection> = Outermost {
-    before_begin: |_| Ok(()),
-    commit: |_| Ok(()),
-};
+impl OutermostTransaction for PgConnection {}
 
 /// Statements are cached by Diesel as usual.
 fn statement<Q>(query: Q) -> Q {
@@ -52,7 +49,7 @@ impl Store for PgConnection {
     }
 
     fn write_transaction<T>(&mut self, f: impl FnMut(&mut Self) -> Result<T>) -> Result<T> {
-        retrying_transaction(self, &OUTERMOST, f)
+        retrying_transaction(self, f)
     }
 
     super::returning_hooks!();

@@ -141,7 +141,7 @@ pub fn run_empty<D: TestDb>(test: impl FnOnce(&D) + Send + 'static) {
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// A name no other test of any concurrent run uses.
-fn unique_name() -> String {
+pub fn unique_name() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
@@ -156,7 +156,7 @@ fn unique_name() -> String {
 
 /// The configured URL of a server backend, or `None` (with a notice) when it is not
 /// configured outside CI.
-fn server_url(var: &str, name: &str, notice: &'static Once) -> Option<String> {
+pub fn server_url(var: &str, name: &str, notice: &'static Once) -> Option<String> {
     match std::env::var(var) {
         Ok(url) if !url.is_empty() => Some(url),
         _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
