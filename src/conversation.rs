@@ -57,12 +57,10 @@ impl ConversationQuery {
 
     /// Only messages with an id above `id`.
     ///
-    /// Paging older messages with [`before`](Self::before) is exact under concurrent
-    /// writers. Polling for newer ones with `after` is exact on SQLite, where writers
-    /// commit in id order; on PostgreSQL and MySQL a message whose transaction commits
-    /// after a later-numbered one can appear behind the cursor, so poll with a little
-    /// overlap (for example `after` the id of a message a few seconds old) and drop the
-    /// ids you have.
+    /// Polling a conversation for new messages with `after(last id shown)` is exact on
+    /// every backend, under concurrent writers: within a conversation, messages commit in
+    /// id order, so none ever appears behind a cursor already handed out. (Across
+    /// conversations ids do not follow commit order: keep one cursor per conversation.)
     pub fn after(mut self, id: MessageId) -> Self {
         self.after = Some(id);
         self

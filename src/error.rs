@@ -65,9 +65,11 @@ pub enum Error {
         user: UserId,
     },
     /// The database failed. Under contention PostgreSQL and MySQL may abort a transaction
-    /// with a serialization failure or a deadlock: the inbox retries those itself when it
-    /// owns the transaction, so one that reaches you came from inside your own transaction
-    /// (roll it back and retry it) or persisted through every retry.
+    /// with a serialization failure or a deadlock, and MariaDB Galera one that conflicted
+    /// with another node: the inbox retries those itself, with backoff, when it owns the
+    /// transaction, so one that reaches you came from inside your own transaction (roll it
+    /// back and retry it) or persisted through every retry. A statement cut off by a
+    /// statement timeout or `KILL QUERY` is reported here too; the connection stays usable.
     #[error("database error: {0}")]
     Database(#[from] diesel::result::Error),
     /// Applying the embedded migrations failed.

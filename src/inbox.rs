@@ -16,7 +16,8 @@ pub const DEFAULT_MAX_MESSAGE_CHARS: usize = 10_000;
 /// build one at start-up and share it by reference or in an `Arc`. Each method runs in a
 /// transaction of its own, or in a savepoint when the connection is already inside one of
 /// yours; handlers fire after that committed, so your outer transaction can still roll back
-/// after they ran.
+/// after they ran. A call that changes nothing (reading an already read message, a page
+/// with nothing to mark) takes no write lock and works on a read-only connection.
 ///
 /// ```
 /// # #[cfg(feature = "sqlite")]

@@ -7,13 +7,48 @@ use crate::schema::direct_messages;
 use crate::schema::UtcTimestamp;
 use crate::{MessageId, UserId};
 
+/// Adds to a model one `check_for_backend` listing every enabled backend: Diesel honours
+/// only the last such attribute, so one per backend would check only the last.
+macro_rules! checked_for_enabled_backends {
+    ($(#[$meta:meta])* $vis:vis struct $name:ident $body:tt) => {
+        $(#[$meta])*
+        #[cfg_attr(
+            all(feature = "sqlite", feature = "postgres", feature = "mysql"),
+            diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg, diesel::mysql::Mysql))
+        )]
+        #[cfg_attr(
+            all(feature = "sqlite", feature = "postgres", not(feature = "mysql")),
+            diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))
+        )]
+        #[cfg_attr(
+            all(feature = "sqlite", not(feature = "postgres"), feature = "mysql"),
+            diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::mysql::Mysql))
+        )]
+        #[cfg_attr(
+            all(not(feature = "sqlite"), feature = "postgres", feature = "mysql"),
+            diesel(check_for_backend(diesel::pg::Pg, diesel::mysql::Mysql))
+        )]
+        #[cfg_attr(
+            all(feature = "sqlite", not(feature = "postgres"), not(feature = "mysql")),
+            diesel(check_for_backend(diesel::sqlite::Sqlite))
+        )]
+        #[cfg_attr(
+            all(not(feature = "sqlite"), feature = "postgres", not(feature = "mysql")),
+            diesel(check_for_backend(diesel::pg::Pg))
+        )]
+        #[cfg_attr(
+            all(not(feature = "sqlite"), not(feature = "postgres"), feature = "mysql"),
+            diesel(check_for_backend(diesel::mysql::Mysql))
+        )]
+        $vis struct $name $body
+    };
+}
+
+checked_for_enabled_backends! {
 /// A stored message.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[diesel(table_name = direct_messages)]
-#[cfg_attr(feature = "sqlite", diesel(check_for_backend(diesel::sqlite::Sqlite)))]
-#[cfg_attr(feature = "postgres", diesel(check_for_backend(diesel::pg::Pg)))]
-#[cfg_attr(feature = "mysql", diesel(check_for_backend(diesel::mysql::Mysql)))]
 pub struct Message {
     /// Its id: unique, never reused, increasing in the order messages were stored.
     pub id: MessageId,
@@ -27,6 +62,7 @@ pub struct Message {
     pub sent_at: DateTime<Utc>,
     /// When the recipient first read it, or `None` while unread.
     pub read_at: Option<DateTime<Utc>>,
+}
 }
 
 impl Message {
@@ -60,18 +96,17 @@ impl std::fmt::Display for Message {
     }
 }
 
+checked_for_enabled_backends! {
 /// A message as stored, with who has hidden it: what authorization decides on.
 #[derive(Debug, Queryable, Selectable)]
 #[diesel(table_name = direct_messages)]
-#[cfg_attr(feature = "sqlite", diesel(check_for_backend(diesel::sqlite::Sqlite)))]
-#[cfg_attr(feature = "postgres", diesel(check_for_backend(diesel::pg::Pg)))]
-#[cfg_attr(feature = "mysql", diesel(check_for_backend(diesel::mysql::Mysql)))]
 #[allow(unreachable_pub)] // named by the hidden `Store`, which must be `pub`
 pub struct StoredMessage {
     #[diesel(embed)]
     pub(crate) message: Message,
     pub(crate) deleted_by_sender: bool,
     pub(crate) deleted_by_recipient: bool,
+}
 }
 
 impl StoredMessage {

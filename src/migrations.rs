@@ -6,6 +6,11 @@ use crate::Result;
 /// Applies the crate's pending migrations for `conn`'s backend; safe to call on every
 /// start-up.
 ///
+/// Safe when many app instances call it at the same moment: they apply the migrations one
+/// after the other, under a PostgreSQL advisory lock, MySQL's `GET_LOCK`, or on SQLite an
+/// exclusive transaction that waits for other writers up to a minute whatever the
+/// connection's busy timeout.
+///
 /// They are recorded in Diesel's `__diesel_schema_migrations` table beside the host
 /// app's own, with versions that begin with zeros (`00000000000101_…`) so they sort
 /// before any date-stamped version of the host.
