@@ -280,6 +280,70 @@ mod tests {
     }
 }
 
+/// The translations PostgreSQL installs on this machine must all be recognized.
+#[cfg(test)]
+mod translation_tests {
+    use super::TRANSIENT_MESSAGES;
+
+    /// The translation of `original` in a gettext `.mo` catalogue, if it has one.
+    fn translation<'a>(mo: &'a [u8], original: &str) -> Option<&'a str> {
+        let word = |at: usize| -> Option<u32> {
+            let bytes: [u8; 4] = mo.get(at..at + 4)?.try_into().ok()?;
+            Some(u32::from_le_bytes(bytes))
+        };
+        if word(0)? != 0x9504_12de {
+            return None;
+        }
+        let (count, originals, translations) = (word(8)?, word(12)?, word(16)?);
+        let string = |table: u32, i: u32| -> Option<&'a str> {
+            let entry = (table + 8 * i) as usize;
+            let (length, offset) = (word(entry)? as usize, word(entry + 4)? as usize);
+            std::str::from_utf8(mo.get(offset..offset + length)?).ok()
+        };
+        (0..count)
+            .find(|&i| string(originals, i) == Some(original))
+            .and_then(|i| string(translations, i))
+    }
+
+    #[test]
+    fn every_translation_of_a_postgresql_deadlock_installed_here_is_recognized() {
+        let mut checked = 0;
+        for lang in std::fs::read_dir("/usr/share/locale")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let dir = lang.path().join("LC_MESSAGES");
+            for file in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let name = file.file_name().to_string_lossy().into_owned();
+                if !(name.starts_with("postgres-") && name.ends_with(".mo")) {
+                    continue;
+                }
+                let mo = std::fs::read(file.path()).expect("readable catalogue");
+                if let Some(text) = translation(&mo, "deadlock detected") {
+                    assert!(
+                        TRANSIENT_MESSAGES.contains(&text),
+                        "{}: {text:?} is not recognized as a deadlock",
+                        file.path().display()
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        if checked == 0 {
+            assert!(
+                !std::env::var("CI").is_ok_and(|v| v == "true"),
+                "CI=true but no PostgreSQL message catalogue is installed"
+            );
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "note: no PostgreSQL message catalogue installed; translations not checked"
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod backoff_tests {
     use super::*;
