@@ -372,16 +372,7 @@ fn polling_after_the_cursor_sees_every_message_once<D: TestDb>(db: &D) {
         done.store(true, Ordering::SeqCst);
         poller.join().unwrap()
     });
-    let mut conn = db.conn();
-    let all: Vec<i64> = inbox
-        .conversation(&mut conn, 1, 2, ConversationQuery::new())
-        .unwrap()
-        .iter()
-        .map(|m| m.id)
-        .collect();
-    assert_eq!(all.len(), WRITERS * PER_WRITER);
-    assert_eq!(seen, all, "the poller saw every message once, in order");
-    assert_eq!(conn.clock_inversions(), []);
+    common::assert_polled_whole_conversation(&inbox, &mut db.conn(), &seen, WRITERS * PER_WRITER);
 }
 
 backend_suite!(

@@ -116,7 +116,17 @@ fn is_interruption(error: &Error) -> bool {
     matches!(error, Error::Database(e) if e.to_string().contains("interrupted"))
 }
 
-/// One call of each kind the inbox makes, on `conn`, each returning whatever it returned.
+/// Makes one call of each kind on `conn` and returns how many the server interrupted;
+/// any other error fails the test.
+fn interruptions(inbox: &Inbox, conn: &mut MysqlConnection, round: usize) -> usize {
+    let errors = every_operation(inbox, conn, round);
+    for error in &errors {
+        assert!(is_interruption(error), "round {round}: {error}");
+    }
+    errors.len()
+}
+
+/// One call of each kind the inbox makes, on `conn`: the errors they returned.
 fn every_operation(inbox: &Inbox, conn: &mut MysqlConnection, round: usize) -> Vec<Error> {
     let results = [
         inbox.unread_messages(conn, 1).map(drop),
@@ -155,10 +165,7 @@ fn statements_cut_off_by_max_statement_time_leave_the_connection_usable() {
             .unwrap();
         let mut interrupted = 0;
         for round in 0..5 {
-            for error in every_operation(&inbox, &mut conn, round) {
-                assert!(is_interruption(&error), "round {round}: {error}");
-                interrupted += 1;
-            }
+            interrupted += interruptions(&inbox, &mut conn, round);
         }
         assert!(interrupted > 0, "the limit cut nothing off");
         conn.batch_execute("SET SESSION max_statement_time = 0")
@@ -209,10 +216,7 @@ fn kill_query_from_another_session_never_hangs_the_connection() {
                 }
             });
             for round in 0..40 {
-                for error in every_operation(&inbox, &mut conn, round) {
-                    assert!(is_interruption(&error), "round {round}: {error}");
-                    interrupted += 1;
-                }
+                interrupted += interruptions(&inbox, &mut conn, round);
             }
         });
         assert!(kills.load(Ordering::SeqCst) > 0);

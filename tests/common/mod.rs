@@ -120,22 +120,41 @@ pub fn with_watchdog(name: &str, test: impl FnOnce() + Send + 'static) {
 
 /// Runs `test` on a fresh database of `D` under the watchdog, or prints why it is skipped.
 pub fn run<D: TestDb>(test: impl FnOnce(&D) + Send + 'static) {
+    run_on(D::create, test);
+}
+
+/// Runs `test` on a fresh database of `D` without any table yet, under the watchdog.
+pub fn run_empty<D: TestDb>(test: impl FnOnce(&D) + Send + 'static) {
+    run_on(D::create_empty, test);
+}
+
+fn run_on<D: TestDb>(create: fn() -> Option<D>, test: impl FnOnce(&D) + Send + 'static) {
     let name = std::thread::current().name().unwrap_or("test").to_owned();
     with_watchdog(&name, move || {
-        if let Some(db) = D::create() {
+        if let Some(db) = create() {
             test(&db);
         }
     });
 }
 
-/// Runs `test` on a fresh database of `D` without any table yet, under the watchdog.
-pub fn run_empty<D: TestDb>(test: impl FnOnce(&D) + Send + 'static) {
-    let name = std::thread::current().name().unwrap_or("test").to_owned();
-    with_watchdog(&name, move || {
-        if let Some(db) = D::create_empty() {
-            test(&db);
-        }
-    });
+/// Checks what a poller of the conversation between users 1 and 2 collected with
+/// `after(cursor)`: every stored message once, in id order, `expected` in all, and no
+/// message with a higher id and an earlier `sent_at`.
+pub fn assert_polled_whole_conversation<C: InboxConnection + Probe>(
+    inbox: &directmessages::Inbox,
+    conn: &mut C,
+    seen: &[i64],
+    expected: usize,
+) {
+    let all: Vec<i64> = inbox
+        .conversation(conn, 1, 2, directmessages::ConversationQuery::new())
+        .unwrap()
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(all.len(), expected);
+    assert_eq!(seen, all, "the poller saw every message once, in order");
+    assert_eq!(conn.clock_inversions(), []);
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -553,31 +572,23 @@ probe!(
 #[macro_export]
 macro_rules! backend_suite {
     (empty: $($test:ident),* $(,)?) => {
-        #[cfg(feature = "sqlite")]
-        mod sqlite {
-            $( #[test] fn $test() { $crate::common::run_empty::<$crate::common::SqliteDb>(super::$test::<$crate::common::SqliteDb>) } )*
-        }
-        #[cfg(feature = "postgres")]
-        mod postgres {
-            $( #[test] fn $test() { $crate::common::run_empty::<$crate::common::PgDb>(super::$test::<$crate::common::PgDb>) } )*
-        }
-        #[cfg(feature = "mysql")]
-        mod mysql {
-            $( #[test] fn $test() { $crate::common::run_empty::<$crate::common::MysqlDb>(super::$test::<$crate::common::MysqlDb>) } )*
-        }
+        $crate::backend_suite!(@with run_empty: $($test),*);
     };
     ($($test:ident),* $(,)?) => {
+        $crate::backend_suite!(@with run: $($test),*);
+    };
+    (@with $runner:ident: $($test:ident),*) => {
         #[cfg(feature = "sqlite")]
         mod sqlite {
-            $( #[test] fn $test() { $crate::common::run::<$crate::common::SqliteDb>(super::$test::<$crate::common::SqliteDb>) } )*
+            $( #[test] fn $test() { $crate::common::$runner::<$crate::common::SqliteDb>(super::$test::<$crate::common::SqliteDb>) } )*
         }
         #[cfg(feature = "postgres")]
         mod postgres {
-            $( #[test] fn $test() { $crate::common::run::<$crate::common::PgDb>(super::$test::<$crate::common::PgDb>) } )*
+            $( #[test] fn $test() { $crate::common::$runner::<$crate::common::PgDb>(super::$test::<$crate::common::PgDb>) } )*
         }
         #[cfg(feature = "mysql")]
         mod mysql {
-            $( #[test] fn $test() { $crate::common::run::<$crate::common::MysqlDb>(super::$test::<$crate::common::MysqlDb>) } )*
+            $( #[test] fn $test() { $crate::common::$runner::<$crate::common::MysqlDb>(super::$test::<$crate::common::MysqlDb>) } )*
         }
     };
 }
