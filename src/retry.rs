@@ -17,6 +17,10 @@ use diesel::Connection;
 
 use crate::{Error, Result};
 
+/// How many times the statement that ends a failed transaction is sent before the
+/// connection is given up as broken (a `KILL QUERY` can cut off a ROLLBACK too).
+pub(crate) const END_ATTEMPTS: usize = 10;
+
 /// How many times a transaction that lost a race is run before its error is returned.
 pub(crate) const MAX_ATTEMPTS: u32 = 20;
 
@@ -121,7 +125,7 @@ where
     if status.transaction_depth().is_ok() {
         return;
     }
-    for _ in 0..3 {
+    for _ in 0..END_ATTEMPTS {
         if conn.batch_execute("ROLLBACK").is_ok() {
             *AnsiTransactionManager::transaction_manager_status_mut(conn) = Default::default();
             return;

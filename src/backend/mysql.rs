@@ -11,7 +11,7 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
 use super::{apply_migrations, retrying_transaction, InboxConnection};
 use crate::queries::prelude::*;
-use crate::retry::OutermostTransaction;
+use crate::retry::{OutermostTransaction, END_ATTEMPTS};
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::result::DatabaseErrorKind;
 
@@ -36,58 +36,75 @@ diesel::define_sql_function! {
     fn release_lock(name: Text) -> Nullable<Integer>;
 }
 
-/// What begins the inbox's own transactions on MySQL, in one round trip.
+/// What begins the inbox's own transactions on MySQL, one statement at a time (the C
+/// client waits forever for the rest of a multi-statement batch that a `KILL QUERY` cut
+/// off halfway).
 ///
-/// - READ COMMITTED: every statement sees what committed before it (as on PostgreSQL),
-///   and InnoDB takes no gap locks, which at REPEATABLE READ make unrelated new
-///   conversations wait on and deadlock with each other.
 /// - `autocommit = 0` and a guard savepoint: on MariaDB Galera, a transaction aborted by a
 ///   conflicting write from another node can be rolled back without the client ever being
 ///   told (the abort lands between two statements of a prepared-statement exchange), and
 ///   every later statement would then commit on its own: half a send, a counter moved for
 ///   a message left unread. With autocommit off, those statements pile up in a new
 ///   transaction instead, and the guard savepoint, which only the original transaction
-///   has, tells the two apart before COMMIT.
-const BEGIN: &str = "SET autocommit = 0; SET TRANSACTION ISOLATION LEVEL READ COMMITTED; \
-                     BEGIN; SAVEPOINT directmessages_guard";
-/// What ends a failed one, and gives the session back its autocommit.
-const ROLLBACK: &str = "ROLLBACK; SET autocommit = 1";
+///   has, tells the two apart before COMMIT. (With autocommit off, the savepoint also
+///   opens the transaction: no `BEGIN` is needed.)
+/// - READ COMMITTED: every statement sees what committed before it (as on PostgreSQL),
+///   and InnoDB takes no gap locks, which at REPEATABLE READ make unrelated new
+///   conversations wait on and deadlock with each other.
+const BEGIN: [&str; 2] = [
+    "SET autocommit = 0",
+    "SET TRANSACTION ISOLATION LEVEL READ COMMITTED",
+];
+/// The statement that opens the transaction, as Diesel records it.
+const GUARD: &str = "SAVEPOINT directmessages_guard";
+/// What ends a failed one, and then gives the session back its autocommit.
+const ROLLBACK: [&str; 2] = ["ROLLBACK", "SET autocommit = 1"];
 
 impl OutermostTransaction for MysqlConnection {
     fn outermost<T>(&mut self, f: &mut impl FnMut(&mut Self) -> Result<T>) -> Result<T> {
-        let result = AnsiTransactionManager::begin_transaction_sql(self, BEGIN)
+        let result = BEGIN
+            .iter()
+            .try_for_each(|sql| self.batch_execute(sql))
+            .and_then(|()| AnsiTransactionManager::begin_transaction_sql(self, GUARD))
             .map_err(Error::from)
             .and_then(|()| f(self).map_err(|e| explain_failure(self, e)))
             .and_then(|value| {
                 commit_guarded(self)?;
                 Ok(value)
             });
-        let ended = match &result {
-            Ok(_) => self.batch_execute("SET autocommit = 1"),
-            Err(_) => self.batch_execute(ROLLBACK),
+        let mut ended = match &result {
+            Ok(_) => self.batch_execute("SET autocommit = 1").is_ok(),
+            Err(_) => ROLLBACK.iter().all(|sql| self.batch_execute(sql).is_ok()),
         };
-        // A cut-off ROLLBACK (KILL QUERY) is tried again; whatever the outcome, Diesel's
-        // view is reset to "no transaction", or to broken if the server could not confirm,
-        // so that a pool discards the connection.
-        let ended = ended.or_else(|_| self.batch_execute(ROLLBACK));
+        // A cut-off ROLLBACK (KILL QUERY) is sent again; whatever the outcome, Diesel's
+        // view is reset to "no transaction", or to broken if the server never confirmed,
+        // so that a pool discards the connection rather than commit half a transaction
+        // with the next one.
+        for _ in 1..END_ATTEMPTS {
+            if ended {
+                break;
+            }
+            ended = ROLLBACK.iter().all(|sql| self.batch_execute(sql).is_ok());
+        }
         let status = AnsiTransactionManager::transaction_manager_status_mut(self);
-        match ended {
-            Ok(()) => *status = Default::default(),
-            Err(_) => status.set_in_error(),
+        if ended {
+            *status = Default::default();
+        } else {
+            status.set_in_error();
         }
         result
     }
 }
 
 /// The error to report for a failed body: when the transaction is no longer the one
-/// [`BEGIN`] began, whatever went wrong (a row the transaction itself wrote "not found")
+/// [`GUARD`] opened, whatever went wrong (a row the transaction itself wrote "not found")
 /// followed from a silent abort, and the body is run again.
 fn explain_failure(conn: &mut MysqlConnection, error: Error) -> Error {
     if crate::retry::is_transient(&error) {
         return error;
     }
-    match diesel::sql_query("ROLLBACK TO SAVEPOINT directmessages_guard").execute(conn) {
-        Ok(_) => error,
+    match conn.batch_execute("ROLLBACK TO SAVEPOINT directmessages_guard") {
+        Ok(()) => error,
         Err(lost) => transaction_lost(&lost),
     }
 }
@@ -103,11 +120,11 @@ fn transaction_lost(cause: &diesel::result::Error) -> Error {
     ))
 }
 
-/// Commits the inbox's transaction if it is still the one [`BEGIN`] began. Both are
-/// prepared statements, so that a deadlock or a Galera certification conflict reported at
-/// commit keeps its error code (1213) and is retried.
+/// Commits the inbox's transaction if it is still the one [`GUARD`] opened. The COMMIT is
+/// a prepared statement, so that a deadlock or a Galera certification conflict reported
+/// at commit keeps its error code (1213) and is retried.
 fn commit_guarded(conn: &mut MysqlConnection) -> Result<()> {
-    if let Err(lost) = diesel::sql_query("RELEASE SAVEPOINT directmessages_guard").execute(conn) {
+    if let Err(lost) = conn.batch_execute("RELEASE SAVEPOINT directmessages_guard") {
         return Err(transaction_lost(&lost));
     }
     diesel::sql_query("COMMIT").execute(conn)?;
