@@ -137,7 +137,7 @@ fn benches(c: &mut Criterion) {
             &size,
             |b, _| {
                 let q = ConversationQuery::new().reversed().limit(50);
-                b.iter(|| inbox.conversation(conn, HOT, 2, q.clone()).expect("page"))
+                b.iter(|| inbox.conversation(conn, HOT, 2, q).expect("page"))
             },
         );
         group.bench_with_input(
@@ -145,7 +145,7 @@ fn benches(c: &mut Criterion) {
             &size,
             |b, _| {
                 let q = ConversationQuery::new().reversed().limit(50).before(middle);
-                b.iter(|| inbox.conversation(conn, HOT, 2, q.clone()).expect("page"))
+                b.iter(|| inbox.conversation(conn, HOT, 2, q).expect("page"))
             },
         );
         group.bench_with_input(
@@ -153,7 +153,7 @@ fn benches(c: &mut Criterion) {
             &size,
             |b, _| {
                 let q = ConversationsQuery::new().limit(20);
-                b.iter(|| inbox.conversations(conn, HOT, q.clone()).expect("summary"))
+                b.iter(|| inbox.conversations(conn, HOT, q).expect("summary"))
             },
         );
         group.bench_with_input(

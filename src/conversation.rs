@@ -4,7 +4,9 @@ use crate::{Message, MessageId, UserId};
 
 /// Options of [`Inbox::conversation`](crate::Inbox::conversation).
 ///
-/// `Default` is the whole conversation, oldest first, nothing marked read. Pages are
+/// `Default` is the whole conversation, oldest first, nothing marked read. `Copy`, and with
+/// the `serde` feature `Deserialize` with every field optional (`limit`, `reversed`,
+/// `mark_read`, `before`, `after`), so a web framework can read it from a query string. Pages are
 /// keyset pages on the message id, so they stay exact while new messages arrive:
 ///
 /// ```
@@ -15,7 +17,12 @@ use crate::{Message, MessageId, UserId};
 /// let next = ConversationQuery::new().reversed().limit(20).before(1234);
 /// # let _ = (first, next);
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(default)
+)]
 pub struct ConversationQuery {
     pub(crate) limit: Option<u32>,
     pub(crate) reversed: bool,
@@ -26,17 +33,20 @@ pub struct ConversationQuery {
 
 impl ConversationQuery {
     /// The whole conversation, oldest first, nothing marked read.
+    #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
 
     /// At most `n` messages.
+    #[must_use]
     pub fn limit(mut self, n: u32) -> Self {
         self.limit = Some(n);
         self
     }
 
     /// Newest first; with [`limit`](Self::limit), the `n` latest.
+    #[must_use]
     pub fn reversed(mut self) -> Self {
         self.reversed = true;
         self
@@ -44,12 +54,14 @@ impl ConversationQuery {
 
     /// Marks read the returned messages that the viewer received (never the ones the
     /// viewer sent), firing `message_read` once for each one this call marked.
+    #[must_use]
     pub fn mark_read(mut self) -> Self {
         self.mark_read = true;
         self
     }
 
     /// Only messages with an id below `id`.
+    #[must_use]
     pub fn before(mut self, id: MessageId) -> Self {
         self.before = Some(id);
         self
@@ -61,6 +73,7 @@ impl ConversationQuery {
     /// every backend, under concurrent writers: within a conversation, messages commit in
     /// id order, so none ever appears behind a cursor already handed out. (Across
     /// conversations ids do not follow commit order: keep one cursor per conversation.)
+    #[must_use]
     pub fn after(mut self, id: MessageId) -> Self {
         self.after = Some(id);
         self
@@ -84,7 +97,12 @@ pub struct ConversationSummary {
 /// Options of [`Inbox::conversations`](crate::Inbox::conversations).
 ///
 /// `Default` is every conversation, latest activity first.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(default)
+)]
 pub struct ConversationsQuery {
     pub(crate) limit: Option<u32>,
     pub(crate) before: Option<MessageId>,
@@ -92,11 +110,13 @@ pub struct ConversationsQuery {
 
 impl ConversationsQuery {
     /// Every conversation, latest activity first.
+    #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
 
     /// At most `n` conversations.
+    #[must_use]
     pub fn limit(mut self, n: u32) -> Self {
         self.limit = Some(n);
         self
@@ -104,6 +124,7 @@ impl ConversationsQuery {
 
     /// The next page: conversations whose latest message is older than
     /// `last_message_id`, the `last_message.id` of the last summary already shown.
+    #[must_use]
     pub fn before(mut self, last_message_id: MessageId) -> Self {
         self.before = Some(last_message_id);
         self

@@ -70,7 +70,10 @@ pub enum Error {
     /// transaction, so one that reaches you came from inside your own transaction (roll it
     /// back and retry it) or persisted through every retry. A statement cut off by a
     /// statement timeout or `KILL QUERY` is reported here too; the connection stays usable.
-    #[error("database error: {0}")]
+    ///
+    /// Its `Display` is only "database error": the Diesel error is its
+    /// [`source`](std::error::Error::source), so an error chain prints it once.
+    #[error("database error")]
     Database(#[from] diesel::result::Error),
     /// Applying the embedded migrations failed.
     #[error("migration failed: {0}")]

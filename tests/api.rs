@@ -35,7 +35,17 @@ fn operations_before_migrations_are_database_errors() {
         .send_message(&mut conn, 1, 2, "too early")
         .unwrap_err();
     assert!(matches!(err, Error::Database(_)), "{err:?}");
-    assert!(err.to_string().starts_with("database error: "));
+    // The cause is the source, printed once in a chain, not repeated in the message.
+    assert_eq!(err.to_string(), "database error");
+    let source = std::error::Error::source(&err).expect("the Diesel error");
+    assert!(source.to_string().contains("no such table"), "{source}");
+}
+
+#[test]
+fn query_options_are_copy_values() {
+    fn assert_copy<T: Copy>() {}
+    assert_copy::<directmessages::ConversationQuery>();
+    assert_copy::<directmessages::ConversationsQuery>();
 }
 
 #[test]
@@ -58,6 +68,22 @@ fn a_conflicting_table_is_a_migration_error_and_is_left_alone() {
         .unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].legacy, "keep me");
+}
+
+#[cfg(feature = "serde")]
+#[test]
+fn query_options_deserialize_from_partial_input() {
+    use directmessages::{ConversationQuery, ConversationsQuery};
+    let q: ConversationQuery =
+        serde_json::from_str(r#"{"limit": 50, "reversed": true, "before": 1234}"#).unwrap();
+    assert_eq!(
+        q,
+        ConversationQuery::new().limit(50).reversed().before(1234)
+    );
+    let q: ConversationQuery = serde_json::from_str("{}").unwrap();
+    assert_eq!(q, ConversationQuery::default());
+    let q: ConversationsQuery = serde_json::from_str(r#"{"limit": 20}"#).unwrap();
+    assert_eq!(q, ConversationsQuery::new().limit(20));
 }
 
 #[cfg(feature = "serde")]

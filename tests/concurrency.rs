@@ -259,7 +259,7 @@ fn sixteen_senders_creating_conversations_never_see_a_conflict<D: TestDb>(db: &D
                         if let Err(e) =
                             inbox.send_message(&mut *conn, from, to, &format!("{t}:{i}"))
                         {
-                            panic!("send {t}:{i} from {from} to {to} failed: {e}");
+                            panic!("send {t}:{i} from {from} to {to} failed: {e:?}");
                         }
                     }
                     PER_THREAD

@@ -120,7 +120,7 @@ fn the_same_message_read_at_once_on_both_nodes_fires_message_read_once() {
                     for id in ids {
                         start.wait();
                         if let Err(e) = inbox.read_message_as(&mut conn, 1, *id) {
-                            panic!("node {}: reading {id}: {e}", node + 1);
+                            panic!("node {}: reading {id}: {e:?}", node + 1);
                         }
                     }
                 });
@@ -163,7 +163,7 @@ fn concurrent_sends_through_both_nodes_are_all_stored_and_counted() {
                             if let Err(e) =
                                 inbox.send_message(&mut conn, from, to, &format!("{node}:{t}:{i}"))
                             {
-                                panic!("node {}: send {t}:{i}: {e}", node + 1);
+                                panic!("node {}: send {t}:{i}: {e:?}", node + 1);
                             }
                         }
                     });

@@ -121,7 +121,7 @@ fn is_interruption(error: &Error) -> bool {
 fn interruptions(inbox: &Inbox, conn: &mut MysqlConnection, round: usize) -> usize {
     let errors = every_operation(inbox, conn, round);
     for error in &errors {
-        assert!(is_interruption(error), "round {round}: {error}");
+        assert!(is_interruption(error), "round {round}: {error:?}");
     }
     errors.len()
 }

@@ -481,7 +481,7 @@ fn keyset_pages_cover_the_conversation_exactly_once<D: TestDb>(db: &D) {
     let mut seen = Vec::new();
     let mut query = ConversationQuery::new().reversed().limit(5);
     loop {
-        let page = inbox.conversation(&mut conn, 1, 2, query.clone()).unwrap();
+        let page = inbox.conversation(&mut conn, 1, 2, query).unwrap();
         assert!(page.len() <= 5);
         let Some(last) = page.last() else { break };
         query = ConversationQuery::new().reversed().limit(5).before(last.id);
@@ -493,7 +493,7 @@ fn keyset_pages_cover_the_conversation_exactly_once<D: TestDb>(db: &D) {
     let mut seen = Vec::new();
     let mut query = ConversationQuery::new().limit(4);
     loop {
-        let page = inbox.conversation(&mut conn, 2, 1, query.clone()).unwrap();
+        let page = inbox.conversation(&mut conn, 2, 1, query).unwrap();
         let Some(last) = page.last() else { break };
         query = ConversationQuery::new().limit(4).after(last.id);
         seen.extend(ids(&page));
@@ -617,7 +617,7 @@ fn conversations_page_by_keyset<D: TestDb>(db: &D) {
     let mut seen = Vec::new();
     let mut query = ConversationsQuery::new().limit(3);
     loop {
-        let page = inbox.conversations(&mut conn, 1, query.clone()).unwrap();
+        let page = inbox.conversations(&mut conn, 1, query).unwrap();
         let Some(last) = page.last() else { break };
         query = ConversationsQuery::new()
             .limit(3)
@@ -1236,7 +1236,7 @@ fn counts_stay_exact_after_random_operations<D: TestDb>(db: &D) {
             Ok(())
             | Err(Error::NotAllowed { .. } | Error::MessageNotFound(_) | Error::Blocked { .. }) => {
             }
-            Err(e) => panic!("step {step}: {e}"),
+            Err(e) => panic!("step {step}: {e:?}"),
         }
         if step % 50 == 49 {
             assert_eq!(
