@@ -35,6 +35,7 @@
 //! Everything that goes wrong is a typed [`Error`]; validation happens before anything is
 //! written. Handlers registered on [`Signals`] run after the write committed. The tables
 //! are in [`schema`], the migrations are applied by [`run_migrations`].
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(
     missing_docs,
