@@ -9,5 +9,7 @@ CREATE TABLE direct_message_conversations (
     CONSTRAINT direct_message_conversations_not_self CHECK (owner_id <> partner_id),
     CONSTRAINT direct_message_conversations_unread CHECK (unread_count >= 0),
     INDEX direct_message_conversations_latest (owner_id, last_message_id),
+    -- The partners with something unread, for `unread_count` (no partial indexes here).
+    INDEX direct_message_conversations_unread (owner_id, unread_count, partner_id),
     INDEX direct_message_conversations_partner (partner_id)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;

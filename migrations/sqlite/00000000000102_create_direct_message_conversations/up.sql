@@ -11,5 +11,9 @@ CREATE TABLE direct_message_conversations (
 ) WITHOUT ROWID;
 CREATE INDEX direct_message_conversations_latest
     ON direct_message_conversations (owner_id, last_message_id);
+-- The partners with something unread, for `unread_count`.
+CREATE INDEX direct_message_conversations_unread
+    ON direct_message_conversations (owner_id, partner_id, unread_count)
+    WHERE unread_count > 0;
 CREATE INDEX direct_message_conversations_partner
     ON direct_message_conversations (partner_id);
