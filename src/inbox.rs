@@ -1,6 +1,7 @@
 //! The facade: validate, authorize, run one operation, fire signals.
 
-use crate::backend::{InboxConnection, Store};
+use crate::connection::InboxConnection;
+use crate::operations::Operations;
 use crate::signals::Draft;
 use crate::{
     ConversationQuery, ConversationSummary, ConversationsQuery, Error, Message, MessageId, Result,
@@ -166,7 +167,7 @@ impl Inbox {
         self.signals
             .before_send(&draft)
             .map_err(|reason| Error::Rejected { reason })?;
-        let message = conn.store().send(sender, recipient, content)?;
+        let message = conn.operations().send(sender, recipient, content)?;
         self.signals.message_sent(&message);
         Ok(message)
     }
@@ -178,13 +179,13 @@ impl Inbox {
         conn: &mut C,
         user: UserId,
     ) -> Result<Vec<Message>> {
-        Ok(conn.store().unread_messages(user)?)
+        Ok(conn.operations().unread_messages(user)?)
     }
 
     /// How many messages [`unread_messages`](Self::unread_messages) would return, without
     /// loading them.
     pub fn unread_count<C: InboxConnection>(&self, conn: &mut C, user: UserId) -> Result<i64> {
-        Ok(conn.store().unread_count(user)?)
+        Ok(conn.operations().unread_count(user)?)
     }
 
     /// Returns a message and marks it read if it was unread, firing `message_read`
@@ -229,7 +230,7 @@ impl Inbox {
         id: MessageId,
         reader: Option<UserId>,
     ) -> Result<Message> {
-        let read = conn.store().read(id, reader)?;
+        let read = conn.operations().read(id, reader)?;
         if read.newly_read {
             self.signals
                 .message_read(std::slice::from_ref(&read.message));
@@ -260,7 +261,7 @@ impl Inbox {
         conn: &mut C,
         user: UserId,
     ) -> Result<Vec<UserId>> {
-        Ok(conn.store().partners(user)?)
+        Ok(conn.operations().partners(user)?)
     }
 
     /// The messages between `user` and `partner`, both directions, oldest first unless
@@ -293,7 +294,7 @@ impl Inbox {
         partner: UserId,
         query: ConversationQuery,
     ) -> Result<Vec<Message>> {
-        let page = conn.store().conversation(user, partner, &query)?;
+        let page = conn.operations().conversation(user, partner, &query)?;
         self.fire_read(&page.marked);
         Ok(page.messages)
     }
@@ -323,7 +324,7 @@ impl Inbox {
         user: UserId,
         query: ConversationsQuery,
     ) -> Result<Vec<ConversationSummary>> {
-        Ok(conn.store().conversations(user, &query)?)
+        Ok(conn.operations().conversations(user, &query)?)
     }
 
     /// Marks read every unread message from `partner` to `user` (but those `user`
@@ -334,7 +335,7 @@ impl Inbox {
         user: UserId,
         partner: UserId,
     ) -> Result<usize> {
-        let marked = conn.store().mark_conversation_read(user, partner)?;
+        let marked = conn.operations().mark_conversation_read(user, partner)?;
         self.fire_read(&marked);
         Ok(marked.len())
     }
@@ -348,7 +349,7 @@ impl Inbox {
         user: UserId,
         id: MessageId,
     ) -> Result<()> {
-        conn.store().delete(user, id)
+        conn.operations().delete(user, id)
     }
 
     /// While `user` blocks `blocked`, messages from `blocked` to `user` are refused with
@@ -360,7 +361,7 @@ impl Inbox {
         user: UserId,
         blocked: UserId,
     ) -> Result<()> {
-        conn.store().block(user, blocked)
+        conn.operations().block(user, blocked)
     }
 
     /// Lifts the block `user` put on `blocked`, if any.
@@ -370,7 +371,7 @@ impl Inbox {
         user: UserId,
         blocked: UserId,
     ) -> Result<()> {
-        conn.store().unblock(user, blocked)
+        conn.operations().unblock(user, blocked)
     }
 
     /// Whether `user` blocks `other` (one direction only).
@@ -380,14 +381,14 @@ impl Inbox {
         user: UserId,
         other: UserId,
     ) -> Result<bool> {
-        Ok(conn.store().is_blocked(user, other)?)
+        Ok(conn.operations().is_blocked(user, other)?)
     }
 
     /// Deletes everything of `user` for account deletion, in one transaction: messages
     /// sent and received, conversation rows on both sides, blocks both ways. Returns how
     /// many messages went. Fires nothing.
     pub fn purge_user<C: InboxConnection>(&self, conn: &mut C, user: UserId) -> Result<u64> {
-        conn.store().purge(user)
+        conn.operations().purge(user)
     }
 
     fn fire_read(&self, marked: &[Message]) {

@@ -48,22 +48,26 @@
 #[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "mysql")))]
 compile_error!("enable at least one backend feature: sqlite, postgres or mysql");
 
-mod backend;
+mod connection;
 mod conversation;
+mod dialect;
 mod error;
 mod inbox;
 mod message;
 mod migrations;
-mod queries;
+// The sealed `Operations` trait and the values it returns are `pub` in this private
+// module: reachable through `InboxConnection`'s sealed supertrait, never nameable.
+#[allow(unreachable_pub)]
+mod operations;
 mod retry;
 pub mod schema;
 mod signals;
 mod timestamp;
 
-pub use backend::InboxConnection;
-#[cfg(all(feature = "sqlite", feature = "r2d2"))]
-pub use backend::SqliteCustomizer;
+pub use connection::InboxConnection;
 pub use conversation::{ConversationQuery, ConversationSummary, ConversationsQuery};
+#[cfg(all(feature = "sqlite", feature = "r2d2"))]
+pub use dialect::SqliteCustomizer;
 pub use error::{Error, Result};
 pub use inbox::{Inbox, InboxBuilder, DEFAULT_MAX_MESSAGE_CHARS};
 pub use message::{Message, MessageEvent};

@@ -100,8 +100,7 @@ checked_for_enabled_backends! {
 /// A message as stored, with who has hidden it: what authorization decides on.
 #[derive(Debug, Queryable, Selectable)]
 #[diesel(table_name = direct_messages)]
-#[allow(unreachable_pub)] // named by the hidden `Store`, which must be `pub`
-pub struct StoredMessage {
+pub(crate) struct StoredMessage {
     #[diesel(embed)]
     pub(crate) message: Message,
     pub(crate) deleted_by_sender: bool,
@@ -120,8 +119,7 @@ impl StoredMessage {
 /// A new message, as inserted.
 #[derive(Debug, Insertable)]
 #[diesel(table_name = direct_messages)]
-#[allow(unreachable_pub)] // named by the hidden `Store`, which must be `pub`
-pub struct NewMessage<'a> {
+pub(crate) struct NewMessage<'a> {
     pub(crate) sender_id: UserId,
     pub(crate) recipient_id: UserId,
     pub(crate) content: &'a str,

@@ -1,6 +1,7 @@
 //! The embedded SQL migrations.
 
-use crate::backend::{InboxConnection, Store};
+use crate::connection::InboxConnection;
+use crate::operations::Operations;
 use crate::Result;
 
 /// Applies the crate's pending migrations for `conn`'s backend; safe to call on every
@@ -26,5 +27,5 @@ use crate::Result;
 /// # #[cfg(not(feature = "sqlite"))] fn main() {}
 /// ```
 pub fn run_migrations<C: InboxConnection>(conn: &mut C) -> Result<()> {
-    conn.store().migrate()
+    conn.operations().migrate()
 }

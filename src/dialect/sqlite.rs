@@ -4,12 +4,28 @@
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use diesel::sqlite::SqliteConnection;
+use diesel::prelude::*;
+use diesel::QueryResult;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
-use super::{apply_migrations, is_nested, InboxConnection};
-use crate::queries::prelude::*;
-use crate::retry::backoff;
+use super::apply_migrations;
+use crate::message::{NewMessage, StoredMessage};
+use crate::operations::MarkFilter;
+use crate::retry::{backoff, is_nested};
+use crate::schema::direct_message_conversations as conv;
+use crate::schema::direct_messages as dm;
+use crate::schema::UtcTimestamp;
+use crate::{Error, Message, MessageId, Result, UserId};
+
+/// The connection type the shared operations are mounted for.
+type Conn = diesel::SqliteConnection;
+
+// The shared operations, compiled for `Conn`: one text, mounted once per backend.
+#[allow(clippy::duplicate_mod)]
+#[path = "../operations/queries.rs"]
+mod operations;
+
+crate::connection::inbox_connection!(Conn);
 
 /// How long `run_migrations` waits for other connections' write transactions.
 const MIGRATION_LOCK_WAIT: Duration = Duration::from_secs(60);
@@ -31,55 +47,53 @@ fn is_busy(error: &Error) -> bool {
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 
-super::own_store!(SqliteConnection);
-
-impl Store for SqliteConnection {
-    // One write transaction around the whole run, so instances starting together apply
-    // the migrations one after the other; a connection without a busy timeout gets
-    // "database is locked" at once, so the lock is asked for again until it is free.
-    fn migrate(&mut self) -> Result<()> {
-        if is_nested(self)? {
-            return apply_migrations(self, MIGRATIONS);
-        }
-        let deadline = Instant::now() + MIGRATION_LOCK_WAIT;
-        let mut attempt = 1;
-        loop {
-            match self.immediate_transaction(|conn| apply_migrations(conn, MIGRATIONS)) {
-                Err(e) if is_busy(&e) && Instant::now() < deadline => {
-                    std::thread::sleep(backoff(attempt));
-                    attempt += 1;
-                }
-                result => return result,
+/// One write transaction around the whole run, so instances starting together apply the
+/// migrations one after the other; a connection without a busy timeout gets "database is
+/// locked" at once, so the lock is asked for again until it is free.
+fn migrate(conn: &mut Conn) -> Result<()> {
+    if is_nested(conn)? {
+        return apply_migrations(conn, MIGRATIONS);
+    }
+    let deadline = Instant::now() + MIGRATION_LOCK_WAIT;
+    let mut attempt = 1;
+    loop {
+        match conn.immediate_transaction(|conn| apply_migrations(conn, MIGRATIONS)) {
+            Err(e) if is_busy(&e) && Instant::now() < deadline => {
+                std::thread::sleep(backoff(attempt));
+                attempt += 1;
             }
+            result => return result,
         }
     }
+}
 
-    // Take the write lock up front: a deferred transaction that reads first and then
-    // writes fails at once with "database is locked" when another writer got in between,
-    // whatever the busy timeout, while BEGIN IMMEDIATE waits for the timeout.
-    fn write_transaction<T>(&mut self, f: impl FnMut(&mut Self) -> Result<T>) -> Result<T> {
-        if is_nested(self)? {
-            self.transaction(f)
-        } else {
-            self.immediate_transaction(f)
-        }
+/// Runs `f` in a transaction that may write (a savepoint inside the caller's own).
+///
+/// It takes the write lock up front: a deferred transaction that reads first and then
+/// writes fails at once with "database is locked" when another writer got in between,
+/// whatever the busy timeout, while BEGIN IMMEDIATE waits for the timeout.
+fn write_transaction<T>(conn: &mut Conn, f: impl FnMut(&mut Conn) -> Result<T>) -> Result<T> {
+    if is_nested(conn)? {
+        conn.transaction(f)
+    } else {
+        conn.immediate_transaction(f)
     }
+}
 
-    super::returning_hooks!();
+super::returning_hooks!();
 
-    fn find_current(&mut self, id: MessageId) -> QueryResult<Option<StoredMessage>> {
-        self.find_stored(id)
-    }
+/// The message as last committed: every statement sees it.
+fn find_current(conn: &mut Conn, id: MessageId) -> QueryResult<Option<StoredMessage>> {
+    operations::find_stored(conn, id)
+}
 
-    // The write transaction already holds the database's only write lock.
-    fn lock_conversation(&mut self, lo: UserId, hi: UserId) -> QueryResult<bool> {
-        statement(diesel::select(diesel::dsl::exists(
-            conv::table.find((lo, hi)),
-        )))
-        .get_result(self)
-    }
-
-    crate::queries::shared_queries!(SqliteConnection);
+/// Whether the conversation row exists; the write transaction already holds the
+/// database's only write lock, so no row lock is needed.
+fn lock_conversation(conn: &mut Conn, lo: UserId, hi: UserId) -> QueryResult<bool> {
+    statement(diesel::select(diesel::dsl::exists(
+        conv::table.find((lo, hi)),
+    )))
+    .get_result(conn)
 }
 
 /// An r2d2 connection customizer for SQLite pools.
@@ -142,11 +156,8 @@ impl SqliteCustomizer {
 }
 
 #[cfg(feature = "r2d2")]
-impl diesel::r2d2::CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqliteCustomizer {
-    fn on_acquire(
-        &self,
-        conn: &mut SqliteConnection,
-    ) -> std::result::Result<(), diesel::r2d2::Error> {
+impl diesel::r2d2::CustomizeConnection<Conn, diesel::r2d2::Error> for SqliteCustomizer {
+    fn on_acquire(&self, conn: &mut Conn) -> std::result::Result<(), diesel::r2d2::Error> {
         use diesel::connection::SimpleConnection;
         let mut pragmas = format!("PRAGMA busy_timeout = {};", self.busy_timeout.as_millis());
         if self.wal {

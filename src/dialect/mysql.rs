@@ -4,16 +4,34 @@
 //! Galera conflicts; every statement is prepared afresh; migrations hold `GET_LOCK`.
 
 use chrono::{DateTime, Utc};
-use diesel::mysql::{Mysql, MysqlConnection};
-use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{Integer, Text};
+use diesel::prelude::*;
+use diesel::QueryResult;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
-use super::{apply_migrations, retrying_transaction, InboxConnection};
-use crate::queries::prelude::*;
-use crate::retry::{OutermostTransaction, END_ATTEMPTS};
+use super::apply_migrations;
+use crate::message::{NewMessage, StoredMessage};
+use crate::operations::MarkFilter;
+use crate::operations::MARK_CHUNK;
+use crate::retry::{retrying_transaction, OutermostTransaction, END_ATTEMPTS};
+use crate::schema::direct_message_conversations as conv;
+use crate::schema::direct_messages as dm;
+use crate::schema::UtcTimestamp;
+use crate::{Error, Message, MessageId, Result, UserId};
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::mysql::Mysql;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::result::DatabaseErrorKind;
+use diesel::sql_types::{Integer, Text};
+
+/// The connection type the shared operations are mounted for.
+type Conn = diesel::MysqlConnection;
+
+// The shared operations, compiled for `Conn`: one text, mounted once per backend.
+#[allow(clippy::duplicate_mod)]
+#[path = "../operations/queries.rs"]
+mod operations;
+
+crate::connection::inbox_connection!(Conn);
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/mysql");
 
@@ -60,7 +78,7 @@ const GUARD: &str = "SAVEPOINT directmessages_guard";
 /// What ends a failed one, and then gives the session back its autocommit.
 const ROLLBACK: [&str; 2] = ["ROLLBACK", "SET autocommit = 1"];
 
-impl OutermostTransaction for MysqlConnection {
+impl OutermostTransaction for Conn {
     fn outermost<T>(&mut self, f: &mut impl FnMut(&mut Self) -> Result<T>) -> Result<T> {
         let result = BEGIN
             .iter()
@@ -99,7 +117,7 @@ impl OutermostTransaction for MysqlConnection {
 /// The error to report for a failed body: when the transaction is no longer the one
 /// [`GUARD`] opened, whatever went wrong (a row the transaction itself wrote "not found")
 /// followed from a silent abort, and the body is run again.
-fn explain_failure(conn: &mut MysqlConnection, error: Error) -> Error {
+fn explain_failure(conn: &mut Conn, error: Error) -> Error {
     if crate::retry::is_transient(&error) {
         return error;
     }
@@ -123,7 +141,7 @@ fn transaction_lost(cause: &diesel::result::Error) -> Error {
 /// Commits the inbox's transaction if it is still the one [`GUARD`] opened. The COMMIT is
 /// a prepared statement, so that a deadlock or a Galera certification conflict reported
 /// at commit keeps its error code (1213) and is retried.
-fn commit_guarded(conn: &mut MysqlConnection) -> Result<()> {
+fn commit_guarded(conn: &mut Conn) -> Result<()> {
     if let Err(lost) = conn.batch_execute("RELEASE SAVEPOINT directmessages_guard") {
         return Err(transaction_lost(&lost));
     }
@@ -131,104 +149,104 @@ fn commit_guarded(conn: &mut MysqlConnection) -> Result<()> {
     Ok(())
 }
 
-super::own_store!(MysqlConnection);
-
-impl Store for MysqlConnection {
-    // `GET_LOCK` makes instances starting together migrate one after the other (DDL
-    // commits at once on MySQL, so no transaction could).
-    fn migrate(&mut self) -> Result<()> {
-        let locked: Option<i32> = statement(diesel::select(get_lock(
-            MIGRATION_LOCK,
-            MIGRATION_LOCK_WAIT_SECONDS,
-        )))
-        .get_result(self)?;
-        if locked != Some(1) {
-            return Err(Error::Migration(format!(
-                "another connection held the migration lock for {MIGRATION_LOCK_WAIT_SECONDS} s"
-            )));
-        }
-        let applied = apply_migrations(self, MIGRATIONS);
-        let released =
-            statement(diesel::select(release_lock(MIGRATION_LOCK))).get_result::<Option<i32>>(self);
-        applied?;
-        released?;
-        Ok(())
+/// Applies the migrations holding `GET_LOCK`, so instances starting together migrate one
+/// after the other (DDL commits at once on MySQL, so no transaction could).
+fn migrate(conn: &mut Conn) -> Result<()> {
+    let locked: Option<i32> = statement(diesel::select(get_lock(
+        MIGRATION_LOCK,
+        MIGRATION_LOCK_WAIT_SECONDS,
+    )))
+    .get_result(conn)?;
+    if locked != Some(1) {
+        return Err(Error::Migration(format!(
+            "another connection held the migration lock for {MIGRATION_LOCK_WAIT_SECONDS} s"
+        )));
     }
+    let applied = apply_migrations(conn, MIGRATIONS);
+    let released =
+        statement(diesel::select(release_lock(MIGRATION_LOCK))).get_result::<Option<i32>>(conn);
+    applied?;
+    released?;
+    Ok(())
+}
 
-    fn write_transaction<T>(&mut self, f: impl FnMut(&mut Self) -> Result<T>) -> Result<T> {
-        retrying_transaction(self, f)
-    }
+/// Runs `f` in a guarded transaction retried on deadlocks and Galera conflicts (a
+/// savepoint inside the caller's own).
+fn write_transaction<T>(conn: &mut Conn, f: impl FnMut(&mut Conn) -> Result<T>) -> Result<T> {
+    retrying_transaction(conn, f)
+}
 
-    // Called inside the write transaction of `send`, so the row read back is ours and
-    // never "the newest row", which another writer may own.
-    fn insert_message(&mut self, new: &NewMessage<'_>) -> QueryResult<Message> {
-        statement(diesel::insert_into(dm::table).values(new)).execute(self)?;
-        let id: u64 = statement(diesel::select(last_insert_id())).get_result(self)?;
-        let id = MessageId::try_from(id)
-            .map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))?;
-        statement(dm::table.find(id).select(Message::as_select()).limit(1)).get_result(self)
-    }
+/// Inserts a message and reads its row back by `LAST_INSERT_ID()`. Called inside the write
+/// transaction of `send`, so the row read back is ours and never "the newest row", which
+/// another writer may own.
+fn insert_message(conn: &mut Conn, new: &NewMessage<'_>) -> QueryResult<Message> {
+    statement(diesel::insert_into(dm::table).values(new)).execute(conn)?;
+    let id: u64 = statement(diesel::select(last_insert_id())).get_result(conn)?;
+    let id = MessageId::try_from(id)
+        .map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))?;
+    statement(dm::table.find(id).select(Message::as_select()).limit(1)).get_result(conn)
+}
 
-    // The rows are locked first, so the UPDATE changes exactly the ones read; ids are
-    // bound in chunks, however many messages a flooded user has.
-    fn mark_read(
-        &mut self,
-        filter: ReadFilter<Mysql>,
-        at: DateTime<Utc>,
-    ) -> QueryResult<Vec<Message>> {
-        let ids: Vec<MessageId> = statement(
-            dm::table
-                .filter(filter)
-                .select(dm::id)
-                .order(dm::id.asc())
-                .for_update(),
+/// Marks read the messages `filter` selects and returns exactly the ones it changed: the
+/// rows are locked first, so the UPDATE changes exactly the ones read; ids are bound in
+/// chunks, however many messages a flooded user has.
+fn mark_read_returning(
+    conn: &mut Conn,
+    filter: MarkFilter<Mysql>,
+    at: DateTime<Utc>,
+) -> QueryResult<Vec<Message>> {
+    let ids: Vec<MessageId> = statement(
+        dm::table
+            .filter(filter)
+            .select(dm::id)
+            .order(dm::id.asc())
+            .for_update(),
+    )
+    .load(conn)?;
+    let mut marked = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(MARK_CHUNK) {
+        statement(
+            diesel::update(dm::table.filter(dm::id.eq_any(chunk)))
+                .set(dm::read_at.eq(UtcTimestamp(at))),
         )
-        .load(self)?;
-        let mut marked = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(MARK_CHUNK) {
+        .execute(conn)?;
+        marked.extend(
             statement(
-                diesel::update(dm::table.filter(dm::id.eq_any(chunk)))
-                    .set(dm::read_at.eq(UtcTimestamp(at))),
+                dm::table
+                    .filter(dm::id.eq_any(chunk))
+                    .select(Message::as_select()),
             )
-            .execute(self)?;
-            marked.extend(
-                statement(
-                    dm::table
-                        .filter(dm::id.eq_any(chunk))
-                        .select(Message::as_select()),
-                )
-                .load::<Message>(self)?,
-            );
-        }
-        Ok(marked)
+            .load::<Message>(conn)?,
+        );
     }
+    Ok(marked)
+}
 
-    // A locking read sees the latest committed row even inside a caller's REPEATABLE
-    // READ transaction, which reads from the snapshot of its first read.
-    fn find_current(&mut self, id: MessageId) -> QueryResult<Option<StoredMessage>> {
-        statement(
-            dm::table
-                .find(id)
-                .select(StoredMessage::as_select())
-                .for_update(),
-        )
-        .get_result(self)
-        .optional()
-    }
+/// The message as last committed: a locking read sees it even inside a caller's
+/// REPEATABLE READ transaction, which reads from the snapshot of its first read.
+fn find_current(conn: &mut Conn, id: MessageId) -> QueryResult<Option<StoredMessage>> {
+    statement(
+        dm::table
+            .find(id)
+            .select(StoredMessage::as_select())
+            .for_update(),
+    )
+    .get_result(conn)
+    .optional()
+}
 
-    fn lock_conversation(&mut self, lo: UserId, hi: UserId) -> QueryResult<bool> {
-        statement(
-            conv::table
-                .find((lo, hi))
-                .select(conv::owner_id)
-                .for_update(),
-        )
-        .get_result::<UserId>(self)
-        .optional()
-        .map(|row| row.is_some())
-    }
-
-    crate::queries::shared_queries!(MysqlConnection);
+/// Locks the `(lo, hi)` row of a conversation until the transaction ends; `false` when it
+/// does not exist yet.
+fn lock_conversation(conn: &mut Conn, lo: UserId, hi: UserId) -> QueryResult<bool> {
+    statement(
+        conv::table
+            .find((lo, hi))
+            .select(conv::owner_id)
+            .for_update(),
+    )
+    .get_result::<UserId>(conn)
+    .optional()
+    .map(|row| row.is_some())
 }
 
 /// The inbox's statements on MySQL: prepared afresh each time, never taken from Diesel's

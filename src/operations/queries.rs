@@ -1,0 +1,464 @@
+//! Every query and transaction body of the inbox, written once.
+//!
+//! This file is not a module of its own: each dialect mounts it (`#[path]`) next to its
+//! `type Conn` and its hooks (`super::statement`, `super::write_transaction`,
+//! `super::insert_message`, …), so the same text becomes `impl Operations for Conn` on
+//! every backend's connection type, and clippy, rustfmt and rust-analyzer read it as the
+//! plain Rust it is. Diesel checks every query against the concrete backend. Every
+//! statement goes through `super::statement(…)`, the dialect's hook for how a statement is
+//! prepared (MySQL prepares each one afresh).
+//!
+//! How the two helper tables stay exact under concurrency: every change to a
+//! conversation row is a delta (`unread_count ± n`) or is made under the conversation's
+//! lock, and every delta is decided by a guarded UPDATE of the message row itself, which
+//! at most one transaction can win.
+
+use diesel::prelude::*;
+
+use super::Conn;
+use crate::message::{NewMessage, StoredMessage};
+use crate::operations::{
+    authorize, conversation_key, has_unread, in_conversation, unread_of, visible_to,
+    ConversationPage, MarkFilter, MessageRead, Operations, ReadScope, MARK_CHUNK,
+};
+use crate::schema::direct_message_blocks as blocks;
+use crate::schema::direct_message_conversations as conv;
+use crate::schema::direct_messages as dm;
+use crate::schema::UtcTimestamp;
+use crate::{
+    ConversationQuery, ConversationSummary, ConversationsQuery, Error, Message, MessageId, Result,
+    UserId,
+};
+
+impl Operations for Conn {
+    fn migrate(&mut self) -> Result<()> {
+        super::migrate(self)
+    }
+
+    fn is_blocked(&mut self, user: UserId, other: UserId) -> QueryResult<bool> {
+        super::statement(diesel::select(diesel::dsl::exists(
+            blocks::table.find((user, other)),
+        )))
+        .get_result(self)
+    }
+
+    fn send(&mut self, sender: UserId, recipient: UserId, content: &str) -> Result<Message> {
+        let (lo, hi) = conversation_key(sender, recipient);
+        super::write_transaction(self, |conn| {
+            // Every send of a conversation locks its `(lo, hi)` row first and holds it
+            // to commit, so within a conversation ids, clock and commit order agree.
+            if !super::lock_conversation(conn, lo, hi)? {
+                let side = |owner: UserId, partner: UserId| {
+                    (
+                        conv::owner_id.eq(owner),
+                        conv::partner_id.eq(partner),
+                        conv::last_message_id.eq(None::<MessageId>),
+                        conv::unread_count.eq(0_i64),
+                    )
+                };
+                super::statement(
+                    diesel::insert_into(conv::table)
+                        .values(vec![side(lo, hi), side(hi, lo)])
+                        .on_conflict_do_nothing(),
+                )
+                .execute(conn)?;
+                super::lock_conversation(conn, lo, hi)?;
+            }
+            if conn.is_blocked(recipient, sender)? {
+                return Err(Error::Blocked { sender, recipient });
+            }
+            // The clock is read under the lock, and never runs behind the latest
+            // message of the conversation (another instance's clock may be ahead).
+            let latest: Option<UtcTimestamp> = super::statement(
+                dm::table
+                    .filter(in_conversation(lo, hi))
+                    .order(dm::id.desc())
+                    .select(dm::sent_at)
+                    .limit(1),
+            )
+            .get_result(conn)
+            .optional()?;
+            let now = crate::timestamp::now();
+            let sent_at = latest.map_or(now, |latest| latest.0.max(now));
+            let message = super::insert_message(
+                conn,
+                &NewMessage {
+                    sender_id: sender,
+                    recipient_id: recipient,
+                    content,
+                    sent_at: UtcTimestamp(sent_at),
+                },
+            )?;
+            let id = message.id;
+            super::statement(
+                diesel::update(conv::table.find((sender, recipient)))
+                    .set(conv::last_message_id.eq(id)),
+            )
+            .execute(conn)?;
+            super::statement(diesel::update(conv::table.find((recipient, sender))).set((
+                conv::last_message_id.eq(id),
+                conv::unread_count.eq(conv::unread_count + 1),
+            )))
+            .execute(conn)?;
+            Ok(message)
+        })
+    }
+
+    fn read(&mut self, id: MessageId, reader: Option<UserId>) -> Result<MessageRead> {
+        // A plain read decides; only a message to mark takes a write transaction.
+        let stored = find_stored(self, id)?.ok_or(Error::MessageNotFound(id))?;
+        let as_sender = if let Some(reader) = reader {
+            authorize(&stored, reader, id)?;
+            reader == stored.message.sender_id
+        } else {
+            false
+        };
+        if as_sender || !stored.message.is_unread() || stored.deleted_by_recipient {
+            return Ok(MessageRead {
+                message: stored.message,
+                newly_read: false,
+            });
+        }
+        super::write_transaction(self, |conn| {
+            if let Some(message) = mark_read_and_count(conn, ReadScope::Message(id))?.pop() {
+                return Ok(MessageRead {
+                    message,
+                    newly_read: true,
+                });
+            }
+            // Another reader marked it (or its recipient deleted it) meanwhile.
+            let current = super::find_current(conn, id)?.ok_or(Error::MessageNotFound(id))?;
+            Ok(MessageRead {
+                message: current.message,
+                newly_read: false,
+            })
+        })
+    }
+
+    fn unread_messages(&mut self, user: UserId) -> QueryResult<Vec<Message>> {
+        super::statement(
+            unread_of(user)
+                .order(dm::id.asc())
+                .select(Message::as_select()),
+        )
+        .load(self)
+    }
+
+    // The conversation rows keep each partner's unread count exact: add up those of
+    // the partners with something unread that `user` does not block, which costs
+    // one index entry per such partner however many messages they sent.
+    fn unread_count(&mut self, user: UserId) -> QueryResult<i64> {
+        let partner_blocked = blocks::blocker_id
+            .eq(conv::owner_id)
+            .and(blocks::blocked_id.eq(conv::partner_id));
+        let counts: Vec<i64> = super::statement(
+            conv::table
+                .left_join(blocks::table.on(partner_blocked))
+                .filter(conv::owner_id.eq(user))
+                .filter(has_unread())
+                .filter(blocks::blocker_id.nullable().is_null())
+                .select(conv::unread_count),
+        )
+        .load(self)?;
+        Ok(counts.into_iter().sum())
+    }
+
+    fn partners(&mut self, user: UserId) -> QueryResult<Vec<UserId>> {
+        super::statement(
+            conv::table
+                .filter(conv::owner_id.eq(user))
+                .filter(conv::last_message_id.is_not_null())
+                .order(conv::last_message_id.desc())
+                .select(conv::partner_id),
+        )
+        .load(self)
+    }
+
+    fn conversation(
+        &mut self,
+        user: UserId,
+        partner: UserId,
+        query: &ConversationQuery,
+    ) -> Result<ConversationPage> {
+        let (lo, hi) = conversation_key(user, partner);
+        let mut select = dm::table
+            .filter(in_conversation(lo, hi))
+            .filter(visible_to(user))
+            .select(Message::as_select())
+            .into_boxed();
+        if let Some(before) = query.before {
+            select = select.filter(dm::id.lt(before));
+        }
+        if let Some(after) = query.after {
+            select = select.filter(dm::id.gt(after));
+        }
+        select = if query.reversed {
+            select.order(dm::id.desc())
+        } else {
+            select.order(dm::id.asc())
+        };
+        if let Some(limit) = query.limit {
+            select = select.limit(i64::from(limit));
+        }
+        let mut messages: Vec<Message> = super::statement(select).load(self)?;
+        let mut unread: Vec<MessageId> = if query.mark_read {
+            messages
+                .iter()
+                .filter(|m| m.recipient_id == user && m.is_unread())
+                .map(|m| m.id)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if unread.is_empty() {
+            return Ok(ConversationPage {
+                messages,
+                marked: Vec::new(),
+            });
+        }
+        unread.sort_unstable();
+        let mut marked = super::write_transaction(self, |conn| {
+            let mut marked = Vec::with_capacity(unread.len());
+            for ids in unread.chunks(MARK_CHUNK) {
+                marked.extend(mark_read_and_count(
+                    conn,
+                    ReadScope::Messages { reader: user, ids },
+                )?);
+            }
+            Ok(marked)
+        })?;
+        marked.sort_unstable_by_key(|m| m.id);
+        // What another reader marked between the page and the mark: its stored state.
+        let raced: Vec<MessageId> = unread
+            .iter()
+            .copied()
+            .filter(|id| marked.binary_search_by_key(id, |m| m.id).is_err())
+            .collect();
+        let mut read_at = Vec::with_capacity(raced.len());
+        for ids in raced.chunks(MARK_CHUNK) {
+            read_at.extend(
+                super::statement(
+                    dm::table
+                        .filter(dm::id.eq_any(ids.to_vec()))
+                        .select((dm::id, dm::read_at)),
+                )
+                .load::<(MessageId, Option<UtcTimestamp>)>(self)?,
+            );
+        }
+        read_at.sort_unstable_by_key(|(id, _)| *id);
+        for m in &mut messages {
+            if let Ok(i) = marked.binary_search_by_key(&m.id, |x| x.id) {
+                m.read_at = marked[i].read_at;
+            } else if let Ok(i) = read_at.binary_search_by_key(&m.id, |(id, _)| *id) {
+                m.read_at = read_at[i].1.map(|t| t.0);
+            }
+        }
+        Ok(ConversationPage { messages, marked })
+    }
+
+    fn conversations(
+        &mut self,
+        user: UserId,
+        query: &ConversationsQuery,
+    ) -> QueryResult<Vec<ConversationSummary>> {
+        let partner_blocked = blocks::blocker_id
+            .eq(conv::owner_id)
+            .and(blocks::blocked_id.eq(conv::partner_id));
+        let mut select = conv::table
+            .inner_join(dm::table.on(conv::last_message_id.eq(dm::id.nullable())))
+            .left_join(blocks::table.on(partner_blocked))
+            .filter(conv::owner_id.eq(user))
+            .order(conv::last_message_id.desc())
+            .select((
+                conv::partner_id,
+                Message::as_select(),
+                conv::unread_count,
+                blocks::blocker_id.nullable().is_not_null(),
+            ))
+            .into_boxed();
+        if let Some(before) = query.before {
+            select = select.filter(conv::last_message_id.lt(before));
+        }
+        if let Some(limit) = query.limit {
+            select = select.limit(i64::from(limit));
+        }
+        let rows: Vec<(UserId, Message, i64, bool)> = super::statement(select).load(self)?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(partner, last_message, unread, blocked)| ConversationSummary {
+                    partner,
+                    last_message,
+                    unread_count: if blocked { 0 } else { unread },
+                },
+            )
+            .collect())
+    }
+
+    fn mark_conversation_read(&mut self, user: UserId, partner: UserId) -> Result<Vec<Message>> {
+        // The counter is exact: when it says nothing is unread, take no write lock.
+        let unread: Option<i64> = super::statement(
+            conv::table
+                .find((user, partner))
+                .select(conv::unread_count)
+                .limit(1),
+        )
+        .get_result(self)
+        .optional()?;
+        if unread.unwrap_or(0) == 0 {
+            return Ok(Vec::new());
+        }
+        super::write_transaction(self, |conn| {
+            Ok(mark_read_and_count(
+                conn,
+                ReadScope::From {
+                    reader: user,
+                    partner,
+                },
+            )?)
+        })
+    }
+
+    fn delete(&mut self, user: UserId, id: MessageId) -> Result<()> {
+        super::write_transaction(self, |conn| {
+            let stored = find_stored(conn, id)?.ok_or(Error::MessageNotFound(id))?;
+            authorize(&stored, user, id)?;
+            let as_sender = stored.message.sender_id == user;
+            let partner = stored.message.partner_of(user);
+            let hidden = if as_sender {
+                super::statement(
+                    diesel::update(dm::table.find(id).filter(dm::deleted_by_sender.eq(false)))
+                        .set(dm::deleted_by_sender.eq(true)),
+                )
+                .execute(conn)?
+            } else {
+                super::statement(
+                    diesel::update(
+                        dm::table
+                            .find(id)
+                            .filter(dm::deleted_by_recipient.eq(false)),
+                    )
+                    .set(dm::deleted_by_recipient.eq(true)),
+                )
+                .execute(conn)?
+            };
+            if hidden == 0 {
+                return Err(Error::MessageNotFound(id)); // a concurrent delete won
+            }
+            let now = super::find_current(conn, id)?.ok_or(Error::MessageNotFound(id))?;
+            let unread_lost = i64::from(!as_sender && now.message.is_unread());
+            let side = conv::table.find((user, partner));
+            // This UPDATE also locks the row, so the next statement sees every
+            // message committed before it.
+            super::statement(
+                diesel::update(side).set(conv::unread_count.eq(conv::unread_count - unread_lost)),
+            )
+            .execute(conn)?;
+            let (lo, hi) = conversation_key(user, partner);
+            let latest_visible = dm::table
+                .filter(in_conversation(lo, hi))
+                .filter(visible_to(user))
+                .select(dm::id)
+                .order(dm::id.desc())
+                .limit(1)
+                .single_value();
+            super::statement(diesel::update(side).set(conv::last_message_id.eq(latest_visible)))
+                .execute(conn)?;
+            if now.deleted_by_sender && now.deleted_by_recipient {
+                super::statement(diesel::delete(dm::table.find(id))).execute(conn)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn block(&mut self, user: UserId, blocked: UserId) -> Result<()> {
+        if user == blocked {
+            return Err(Error::SelfBlock { user });
+        }
+        super::statement(
+            diesel::insert_into(blocks::table)
+                .values((
+                    blocks::blocker_id.eq(user),
+                    blocks::blocked_id.eq(blocked),
+                    blocks::created_at.eq(UtcTimestamp(crate::timestamp::now())),
+                ))
+                .on_conflict_do_nothing(),
+        )
+        .execute(self)?;
+        Ok(())
+    }
+
+    fn unblock(&mut self, user: UserId, blocked: UserId) -> Result<()> {
+        super::statement(diesel::delete(blocks::table.find((user, blocked)))).execute(self)?;
+        Ok(())
+    }
+
+    fn purge(&mut self, user: UserId) -> Result<u64> {
+        super::write_transaction(self, |conn| {
+            let messages = super::statement(diesel::delete(
+                dm::table.filter(dm::user_lo.eq(user).or(dm::user_hi.eq(user))),
+            ))
+            .execute(conn)?;
+            super::statement(diesel::delete(
+                conv::table.filter(conv::owner_id.eq(user).or(conv::partner_id.eq(user))),
+            ))
+            .execute(conn)?;
+            super::statement(diesel::delete(
+                blocks::table.filter(blocks::blocker_id.eq(user).or(blocks::blocked_id.eq(user))),
+            ))
+            .execute(conn)?;
+            Ok(u64::try_from(messages).unwrap_or(u64::MAX))
+        })
+    }
+}
+
+/// The message with its deletion flags.
+pub(super) fn find_stored(
+    conn: &mut Conn,
+    id: MessageId,
+) -> diesel::QueryResult<Option<crate::message::StoredMessage>> {
+    super::statement(
+        dm::table
+            .find(id)
+            .select(StoredMessage::as_select())
+            .limit(1),
+    )
+    .get_result(conn)
+    .optional()
+}
+
+/// Marks read what `scope` selects and keeps the unread counters in step.
+fn mark_read_and_count(conn: &mut Conn, scope: ReadScope<'_>) -> QueryResult<Vec<Message>> {
+    let unread = dm::read_at
+        .is_null()
+        .and(dm::deleted_by_recipient.eq(false));
+    let filter: MarkFilter<<Conn as Connection>::Backend> = match scope {
+        ReadScope::Message(id) => Box::new(dm::id.eq(id).and(unread)),
+        ReadScope::Messages { reader, ids } => Box::new(
+            dm::recipient_id
+                .eq(reader)
+                .and(dm::id.eq_any(ids.to_vec()))
+                .and(unread),
+        ),
+        ReadScope::From { reader, partner } => Box::new(
+            dm::recipient_id
+                .eq(reader)
+                .and(dm::sender_id.eq(partner))
+                .and(unread),
+        ),
+    };
+    let mut marked = super::mark_read_returning(conn, filter, crate::timestamp::now())?;
+    marked.sort_unstable_by_key(|m| m.id);
+    let mut per_side = std::collections::BTreeMap::<(UserId, UserId), i64>::new();
+    for m in &marked {
+        *per_side.entry((m.recipient_id, m.sender_id)).or_default() += 1;
+    }
+    for (side, n) in per_side {
+        super::statement(
+            diesel::update(conv::table.find(side))
+                .set(conv::unread_count.eq(conv::unread_count - n)),
+        )
+        .execute(conn)?;
+    }
+    Ok(marked)
+}
