@@ -63,3 +63,25 @@ macro_rules! returning_hooks {
 }
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 use returning_hooks;
+
+/// The row lock of the backends with `SELECT … FOR UPDATE` (PostgreSQL and MySQL).
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+macro_rules! row_lock_hook {
+    () => {
+        /// Locks the `(lo, hi)` row of a conversation, by its primary key, until the
+        /// transaction ends; `false` when it does not exist yet.
+        fn lock_conversation(conn: &mut Conn, lo: UserId, hi: UserId) -> QueryResult<bool> {
+            statement(
+                conv::table
+                    .find((lo, hi))
+                    .select(conv::owner_id)
+                    .for_update(),
+            )
+            .get_result::<UserId>(conn)
+            .optional()
+            .map(|row| row.is_some())
+        }
+    };
+}
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+use row_lock_hook;

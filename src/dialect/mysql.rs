@@ -235,19 +235,7 @@ fn find_current(conn: &mut Conn, id: MessageId) -> QueryResult<Option<StoredMess
     .optional()
 }
 
-/// Locks the `(lo, hi)` row of a conversation until the transaction ends; `false` when it
-/// does not exist yet.
-fn lock_conversation(conn: &mut Conn, lo: UserId, hi: UserId) -> QueryResult<bool> {
-    statement(
-        conv::table
-            .find((lo, hi))
-            .select(conv::owner_id)
-            .for_update(),
-    )
-    .get_result::<UserId>(conn)
-    .optional()
-    .map(|row| row.is_some())
-}
+super::row_lock_hook!();
 
 /// The inbox's statements on MySQL: prepared afresh each time, never taken from Diesel's
 /// statement cache.
