@@ -366,6 +366,13 @@ pub trait Probe {
     /// Pairs of messages of one conversation where the higher id has the earlier
     /// `sent_at`.
     fn clock_inversions(&mut self) -> Vec<(i64, i64)>;
+    /// Cuts off every later statement of this session that runs longer than `ms`
+    /// milliseconds (0: no limit). Not on SQLite.
+    fn set_statement_timeout_ms(&mut self, ms: u32);
+    /// This session's id on the server, for [`cancel_statement`](Self::cancel_statement).
+    fn session_id(&mut self) -> i64;
+    /// Cancels whatever statement the session `id` is running, as a DBA would.
+    fn cancel_statement(&mut self, id: i64);
 }
 
 /// What the conversation table must say, derived from the messages: for every owner
@@ -392,8 +399,40 @@ fn derive_conversations(
 }
 
 macro_rules! probe {
-    ($conn:ty, prepare: $prepare:expr, read_only: $read_only:expr) => {
+    (
+        $conn:ty,
+        prepare: $prepare:expr,
+        read_only: $read_only:expr,
+        timeout: $timeout:expr,
+        session: $session:expr,
+        cancel: $cancel:expr $(,)?
+    ) => {
         impl Probe for $conn {
+            fn set_statement_timeout_ms(&mut self, ms: u32) {
+                let sql: Option<String> = ($timeout)(ms);
+                let sql = sql.expect("this backend has no statement timeout");
+                self.batch_execute(&sql).expect("statement timeout");
+            }
+
+            fn session_id(&mut self) -> i64 {
+                #[derive(QueryableByName)]
+                struct Session {
+                    #[diesel(sql_type = diesel::sql_types::BigInt)]
+                    id: i64,
+                }
+                let sql: &str = $session;
+                diesel::sql_query(sql)
+                    .get_result::<Session>(self)
+                    .expect("session id")
+                    .id
+            }
+
+            fn cancel_statement(&mut self, id: i64) {
+                let sql: Option<String> = ($cancel)(id);
+                let sql = sql.expect("this backend cannot cancel another session");
+                self.batch_execute(&sql).expect("cancel");
+            }
+
             fn prepare(&mut self) {
                 self.batch_execute($prepare).expect("prepare connection");
             }
@@ -551,19 +590,28 @@ macro_rules! probe {
 probe!(
     diesel::SqliteConnection,
     prepare: "PRAGMA busy_timeout = 60000; PRAGMA synchronous = NORMAL;",
-    read_only: "PRAGMA query_only = 1;"
+    read_only: "PRAGMA query_only = 1;",
+    timeout: |_| None,
+    session: "SELECT 0 AS id",
+    cancel: |_| None,
 );
 #[cfg(feature = "postgres")]
 probe!(
     diesel::PgConnection,
     prepare: "SET TIME ZONE 'Europe/Paris';",
-    read_only: "SET default_transaction_read_only = on;"
+    read_only: "SET default_transaction_read_only = on;",
+    timeout: |ms| Some(format!("SET statement_timeout = {ms}")),
+    session: "SELECT pg_backend_pid()::BIGINT AS id",
+    cancel: |id| Some(format!("SELECT pg_cancel_backend({id})")),
 );
 #[cfg(feature = "mysql")]
 probe!(
     diesel::MysqlConnection,
     prepare: "SET time_zone = '+02:00';",
-    read_only: "SET SESSION TRANSACTION READ ONLY;"
+    read_only: "SET SESSION TRANSACTION READ ONLY;",
+    timeout: |ms: u32| Some(format!("SET SESSION max_statement_time = {}", f64::from(ms) / 1000.0)),
+    session: "SELECT CAST(CONNECTION_ID() AS SIGNED) AS id",
+    cancel: |id| Some(format!("KILL QUERY {id}")),
 );
 
 /// Instantiates each listed behaviour, a `fn name<D: TestDb>(db: &D)` of the including
