@@ -103,3 +103,101 @@ fn a_read_all_that_loses_a_deadlock_is_retried_to_completion() {
         assert_eq!(conn.conversation_rows(), conn.expected_conversation_rows());
     });
 }
+
+/// Collects the SQL and binds of every statement started on a connection.
+struct Capture(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl diesel::connection::Instrumentation for Capture {
+    fn on_connection_event(&mut self, event: diesel::connection::InstrumentationEvent<'_>) {
+        if let diesel::connection::InstrumentationEvent::StartQuery { query, .. } = event {
+            self.0.lock().unwrap().push(query.to_string());
+        }
+    }
+}
+
+/// A captured statement with its integer and boolean binds written in, for EXPLAIN.
+fn with_binds(captured: &str) -> String {
+    let (sql, binds) = captured
+        .split_once(" -- binds: [")
+        .expect("a statement with binds");
+    let mut binds = binds.trim_end_matches(']').split(", ");
+    sql.chars()
+        .map(|c| match c {
+            '?' => {
+                let value = binds.next().expect("a bind per placeholder");
+                assert!(
+                    value.parse::<i64>().is_ok() || value == "true" || value == "false",
+                    "only numbers and booleans are written in: {value}"
+                );
+                value.to_owned()
+            }
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+#[derive(QueryableByName, Debug)]
+struct PlanRow {
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    key: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    #[diesel(column_name = Extra)]
+    extra: Option<String>,
+}
+
+/// One conversation holds a tenth of 100,000 messages: the inbox's page statement still
+/// reads it through `direct_messages_conversation`, newest first, without a sort, where a
+/// bare `(user_hi)` index once drew MariaDB into reading all 10,000 and sorting them.
+#[test]
+fn a_page_of_a_skewed_conversation_reads_the_conversation_index() {
+    common::run::<MysqlDb>(|db| {
+        let inbox = Inbox::new();
+        let mut conn = db.conn();
+        conn.seed_unread(1, 2, 10_000);
+        let digits = "(SELECT 0 AS d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL \
+                      SELECT 3 UNION ALL SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 \
+                      UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9)";
+        diesel::sql_query(format!(
+            "INSERT INTO direct_messages (sender_id, recipient_id, content, sent_at) \
+             SELECT 3 + n % 5000, 5003 + n % 7, 'elsewhere', UTC_TIMESTAMP(6) FROM \
+             (SELECT a.d + 10 * b.d + 100 * c.d + 1000 * e.d + 10000 * f.d AS n \
+              FROM {digits} a, {digits} b, {digits} c, {digits} e, {digits} f) numbers \
+             WHERE n < 90000"
+        ))
+        .execute(&mut conn)
+        .unwrap();
+        diesel::sql_query("ANALYZE TABLE direct_messages")
+            .execute(&mut conn)
+            .unwrap();
+
+        let statements = Arc::new(std::sync::Mutex::new(Vec::new()));
+        conn.set_instrumentation(Capture(Arc::clone(&statements)));
+        let page = inbox
+            .conversation(
+                &mut conn,
+                1,
+                2,
+                directmessages::ConversationQuery::new()
+                    .reversed()
+                    .limit(50),
+            )
+            .unwrap();
+        assert_eq!(page.len(), 50);
+        let captured = statements.lock().unwrap().clone();
+        let page_sql = captured
+            .iter()
+            .find(|s| s.starts_with("SELECT") && s.contains("ORDER BY"))
+            .expect("the page statement");
+        let plan: Vec<PlanRow> = diesel::sql_query(format!("EXPLAIN {}", with_binds(page_sql)))
+            .load(&mut db.conn())
+            .unwrap();
+        assert_eq!(plan.len(), 1, "{plan:?}");
+        assert_eq!(
+            plan[0].key.as_deref(),
+            Some("direct_messages_conversation"),
+            "{plan:?}"
+        );
+        let extra = plan[0].extra.as_deref().unwrap_or("");
+        assert!(!extra.contains("filesort"), "{plan:?}");
+    });
+}

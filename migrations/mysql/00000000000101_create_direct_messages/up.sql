@@ -17,5 +17,8 @@ CREATE TABLE direct_messages (
     INDEX direct_messages_conversation (user_lo, user_hi, id),
     -- No partial indexes here: read_at leads the tail, so "unread" is an equality prefix.
     INDEX direct_messages_unread (recipient_id, read_at, sender_id, deleted_by_recipient, id),
-    INDEX direct_messages_user_hi (user_hi)
+    -- For purge (`user_lo = ? OR user_hi = ?`). With the conversation's columns after
+    -- `user_hi` it offers a page nothing `direct_messages_conversation` does not: a bare
+    -- `(user_hi)` made MariaDB read a whole skewed conversation through it, then sort.
+    INDEX direct_messages_user_hi (user_hi, user_lo, id)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
