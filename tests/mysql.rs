@@ -104,33 +104,13 @@ fn a_read_all_that_loses_a_deadlock_is_retried_to_completion() {
     });
 }
 
-/// Collects the SQL and binds of every statement started on a connection.
-struct Capture(Arc<std::sync::Mutex<Vec<String>>>);
-
-impl diesel::connection::Instrumentation for Capture {
-    fn on_connection_event(&mut self, event: diesel::connection::InstrumentationEvent<'_>) {
-        if let diesel::connection::InstrumentationEvent::StartQuery { query, .. } = event {
-            self.0.lock().unwrap().push(query.to_string());
-        }
-    }
-}
-
-/// A captured statement with its integer and boolean binds written in, for EXPLAIN.
+/// A captured statement with its binds written in for `?`, for EXPLAIN.
 fn with_binds(captured: &str) -> String {
-    let (sql, binds) = captured
-        .split_once(" -- binds: [")
-        .expect("a statement with binds");
-    let mut binds = binds.trim_end_matches(']').split(", ");
+    let (sql, binds) = common::split_binds(captured);
+    let mut binds = binds.into_iter();
     sql.chars()
         .map(|c| match c {
-            '?' => {
-                let value = binds.next().expect("a bind per placeholder");
-                assert!(
-                    value.parse::<i64>().is_ok() || value == "true" || value == "false",
-                    "only numbers and booleans are written in: {value}"
-                );
-                value.to_owned()
-            }
+            '?' => binds.next().expect("a bind per placeholder"),
             c => c.to_string(),
         })
         .collect()
@@ -170,8 +150,7 @@ fn a_page_of_a_skewed_conversation_reads_the_conversation_index() {
             .execute(&mut conn)
             .unwrap();
 
-        let statements = Arc::new(std::sync::Mutex::new(Vec::new()));
-        conn.set_instrumentation(Capture(Arc::clone(&statements)));
+        let statements = common::Capture::on(&mut conn);
         let page = inbox
             .conversation(
                 &mut conn,
@@ -183,12 +162,8 @@ fn a_page_of_a_skewed_conversation_reads_the_conversation_index() {
             )
             .unwrap();
         assert_eq!(page.len(), 50);
-        let captured = statements.lock().unwrap().clone();
-        let page_sql = captured
-            .iter()
-            .find(|s| s.starts_with("SELECT") && s.contains("ORDER BY"))
-            .expect("the page statement");
-        let plan: Vec<PlanRow> = diesel::sql_query(format!("EXPLAIN {}", with_binds(page_sql)))
+        let page_sql = statements.find(|s| s.starts_with("SELECT") && s.contains("ORDER BY"));
+        let plan: Vec<PlanRow> = diesel::sql_query(format!("EXPLAIN {}", with_binds(&page_sql)))
             .load(&mut db.conn())
             .unwrap();
         assert_eq!(plan.len(), 1, "{plan:?}");

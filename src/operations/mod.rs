@@ -41,14 +41,32 @@ pub(crate) fn has_unread() -> diesel::expression::SqlLiteral<diesel::sql_types::
     diesel::dsl::sql("direct_message_conversations.unread_count > 0")
 }
 
-/// Messages `user` took part in and has not deleted.
+/// Within a conversation of `user`, the messages `user` has not deleted.
+///
+/// Written as "not deleted by `user` on either side" rather than "sent by `user` and not
+/// deleted, or received and not deleted": the same rows in a conversation `user` takes
+/// part in, but a planner reads it as the almost-always-true condition it is, where the
+/// other form made PostgreSQL expect a tenth of the conversation and sort it all.
 #[diesel::dsl::auto_type]
-pub(crate) fn visible_to(user: UserId) -> _ {
-    let as_sender = dm::sender_id.eq(user).and(dm::deleted_by_sender.eq(false));
-    let as_recipient = dm::recipient_id
-        .eq(user)
-        .and(dm::deleted_by_recipient.eq(false));
-    as_sender.or(as_recipient)
+pub(crate) fn visible_in_own_conversation(user: UserId) -> _ {
+    let kept_as_sender = dm::deleted_by_sender.eq(false).or(dm::sender_id.ne(user));
+    let kept_as_recipient = dm::deleted_by_recipient
+        .eq(false)
+        .or(dm::recipient_id.ne(user));
+    kept_as_sender.and(kept_as_recipient)
+}
+
+/// Newest first along `direct_messages_conversation`: with the pair fixed by the filter,
+/// ordering by the whole index key tells every planner that the index yields the order.
+#[diesel::dsl::auto_type]
+pub(crate) fn newest_first() -> _ {
+    (dm::user_lo.desc(), dm::user_hi.desc(), dm::id.desc())
+}
+
+/// Oldest first along `direct_messages_conversation`; see [`newest_first`].
+#[diesel::dsl::auto_type]
+pub(crate) fn oldest_first() -> _ {
+    (dm::user_lo.asc(), dm::user_hi.asc(), dm::id.asc())
 }
 
 /// Unread messages to `user` that `user` has not deleted, from senders `user` does not

@@ -18,8 +18,9 @@ use diesel::prelude::*;
 use super::Conn;
 use crate::message::{NewMessage, StoredMessage};
 use crate::operations::{
-    authorize, conversation_key, has_unread, in_conversation, unread_of, visible_to,
-    ConversationPage, MarkFilter, MessageRead, Operations, ReadScope, MARK_CHUNK,
+    authorize, conversation_key, has_unread, in_conversation, newest_first, oldest_first,
+    unread_of, visible_in_own_conversation, ConversationPage, MarkFilter, MessageRead, Operations,
+    ReadScope, MARK_CHUNK,
 };
 use crate::schema::direct_message_blocks as blocks;
 use crate::schema::direct_message_conversations as conv;
@@ -72,7 +73,7 @@ impl Operations for Conn {
             let latest: Option<UtcTimestamp> = super::statement(
                 dm::table
                     .filter(in_conversation(lo, hi))
-                    .order(dm::id.desc())
+                    .order(newest_first())
                     .select(dm::sent_at)
                     .limit(1),
             )
@@ -183,7 +184,7 @@ impl Operations for Conn {
         let (lo, hi) = conversation_key(user, partner);
         let mut select = dm::table
             .filter(in_conversation(lo, hi))
-            .filter(visible_to(user))
+            .filter(visible_in_own_conversation(user))
             .select(Message::as_select())
             .into_boxed();
         if let Some(before) = query.before {
@@ -193,9 +194,9 @@ impl Operations for Conn {
             select = select.filter(dm::id.gt(after));
         }
         select = if query.reversed {
-            select.order(dm::id.desc())
+            select.order(newest_first())
         } else {
-            select.order(dm::id.asc())
+            select.order(oldest_first())
         };
         if let Some(limit) = query.limit {
             select = select.limit(i64::from(limit));
@@ -357,9 +358,9 @@ impl Operations for Conn {
             let (lo, hi) = conversation_key(user, partner);
             let latest_visible = dm::table
                 .filter(in_conversation(lo, hi))
-                .filter(visible_to(user))
+                .filter(visible_in_own_conversation(user))
                 .select(dm::id)
-                .order(dm::id.desc())
+                .order(newest_first())
                 .limit(1)
                 .single_value();
             super::statement(diesel::update(side).set(conv::last_message_id.eq(latest_visible)))

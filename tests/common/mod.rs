@@ -640,3 +640,54 @@ macro_rules! backend_suite {
         }
     };
 }
+
+/// The statements a connection started, SQL and binds as Diesel prints them.
+#[derive(Clone, Default)]
+pub struct Capture(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Capture {
+    /// Starts recording every statement `conn` runs.
+    pub fn on<C: Connection>(conn: &mut C) -> Self {
+        let capture = Self::default();
+        conn.set_instrumentation(capture.clone());
+        capture
+    }
+
+    /// The first recorded statement that `pick` accepts.
+    pub fn find(&self, pick: impl Fn(&str) -> bool) -> String {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|s| pick(s))
+            .cloned()
+            .expect("the statement was run")
+    }
+}
+
+impl diesel::connection::Instrumentation for Capture {
+    fn on_connection_event(&mut self, event: diesel::connection::InstrumentationEvent<'_>) {
+        if let diesel::connection::InstrumentationEvent::StartQuery { query, .. } = event {
+            self.0.lock().unwrap().push(query.to_string());
+        }
+    }
+}
+
+/// A captured statement's SQL and its binds, each a number or a boolean literal.
+pub fn split_binds(captured: &str) -> (&str, Vec<String>) {
+    let (sql, binds) = captured
+        .split_once(" -- binds: [")
+        .expect("a statement with binds");
+    let binds = binds
+        .trim_end_matches(']')
+        .split(", ")
+        .map(|value| {
+            assert!(
+                value.parse::<i64>().is_ok() || value == "true" || value == "false",
+                "only numbers and booleans can be written in: {value}"
+            );
+            value.to_owned()
+        })
+        .collect();
+    (sql, binds)
+}
