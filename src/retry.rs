@@ -71,7 +71,7 @@ pub(crate) fn backoff(attempt: u32) -> Duration {
 }
 
 /// How a backend runs the outermost attempt of a write transaction: by default Diesel's
-/// `BEGIN` … `COMMIT`; MySQL brings its own (see `backend/mysql.rs`).
+/// `BEGIN` … `COMMIT`; MySQL brings its own (see `dialect/mysql.rs`).
 pub(crate) trait OutermostTransaction:
     Connection<TransactionManager = AnsiTransactionManager>
 {

@@ -4,7 +4,12 @@
 //! Galera conflicts; every statement is prepared afresh; migrations hold `GET_LOCK`.
 
 use chrono::{DateTime, Utc};
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::mysql::Mysql;
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::result::DatabaseErrorKind;
+use diesel::sql_types::{Integer, Text};
 use diesel::QueryResult;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
@@ -17,11 +22,6 @@ use crate::schema::direct_message_conversations as conv;
 use crate::schema::direct_messages as dm;
 use crate::schema::UtcTimestamp;
 use crate::{Error, Message, MessageId, Result, UserId};
-use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
-use diesel::mysql::Mysql;
-use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::result::DatabaseErrorKind;
-use diesel::sql_types::{Integer, Text};
 
 /// The connection type the shared operations are mounted for.
 type Conn = diesel::MysqlConnection;

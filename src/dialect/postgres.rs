@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use diesel::sql_types::BigInt;
 use diesel::QueryResult;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
@@ -14,7 +15,6 @@ use crate::schema::direct_message_conversations as conv;
 use crate::schema::direct_messages as dm;
 use crate::schema::UtcTimestamp;
 use crate::{Message, MessageId, Result, UserId};
-use diesel::sql_types::BigInt;
 
 /// The connection type the shared operations are mounted for.
 type Conn = diesel::PgConnection;
