@@ -19,7 +19,7 @@ use crate::{Error, Result};
 
 /// How many times the statement that ends a failed transaction is sent before the
 /// connection is given up as broken (a `KILL QUERY` can cut off a ROLLBACK too).
-pub(crate) const END_ATTEMPTS: usize = 10;
+const END_ATTEMPTS: usize = 10;
 
 /// How many times a transaction that lost a race is run before its error is returned.
 pub(crate) const MAX_ATTEMPTS: u32 = 20;
@@ -117,7 +117,7 @@ where
 /// connection's transaction manager broken and refuses every later transaction: a pool
 /// would lose the connection for good. The transaction was ours, begun at depth 0, so
 /// roll it back again, and once the server confirms, the connection is as it was before.
-pub(crate) fn restore_after_failed_rollback<C>(conn: &mut C)
+fn restore_after_failed_rollback<C>(conn: &mut C)
 where
     C: Connection<TransactionManager = AnsiTransactionManager>,
 {
@@ -125,11 +125,25 @@ where
     if status.transaction_depth().is_ok() {
         return;
     }
-    for _ in 0..END_ATTEMPTS {
-        if conn.batch_execute("ROLLBACK").is_ok() {
-            *AnsiTransactionManager::transaction_manager_status_mut(conn) = Default::default();
-            return;
-        }
+    end_transaction(conn, |conn, _| conn.batch_execute("ROLLBACK").is_ok());
+}
+
+/// Ends a top-level transaction of ours for good: `end(conn, n)` sends attempt `n` of the
+/// statements that end it and says whether the server confirmed; it is sent again, up to
+/// [`END_ATTEMPTS`] times, since a `KILL QUERY` can cut those statements off too. Diesel's
+/// view of the connection is then reset to "no transaction", or left broken if the server
+/// never confirmed, so that a pool discards the connection rather than let the next
+/// transaction commit what this one left behind.
+pub(crate) fn end_transaction<C>(conn: &mut C, mut end: impl FnMut(&mut C, usize) -> bool)
+where
+    C: Connection<TransactionManager = AnsiTransactionManager>,
+{
+    let ended = (0..END_ATTEMPTS).any(|attempt| end(conn, attempt));
+    let status = AnsiTransactionManager::transaction_manager_status_mut(conn);
+    if ended {
+        *status = Default::default();
+    } else {
+        status.set_in_error();
     }
 }
 

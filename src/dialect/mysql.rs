@@ -4,7 +4,7 @@
 //! Galera conflicts; every statement is prepared afresh; migrations hold `GET_LOCK`.
 
 use chrono::{DateTime, Utc};
-use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::connection::{AnsiTransactionManager, SimpleConnection};
 use diesel::mysql::Mysql;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
@@ -17,7 +17,7 @@ use super::apply_migrations;
 use crate::message::{NewMessage, StoredMessage};
 use crate::operations::MarkFilter;
 use crate::operations::MARK_CHUNK;
-use crate::retry::{retrying_transaction, OutermostTransaction, END_ATTEMPTS};
+use crate::retry::{end_transaction, retrying_transaction, OutermostTransaction};
 use crate::schema::direct_message_conversations as conv;
 use crate::schema::direct_messages as dm;
 use crate::schema::UtcTimestamp;
@@ -90,26 +90,16 @@ impl OutermostTransaction for Conn {
                 commit_guarded(self)?;
                 Ok(value)
             });
-        let mut ended = match &result {
-            Ok(_) => self.batch_execute("SET autocommit = 1").is_ok(),
-            Err(_) => ROLLBACK.iter().all(|sql| self.batch_execute(sql).is_ok()),
-        };
-        // A cut-off ROLLBACK (KILL QUERY) is sent again; whatever the outcome, Diesel's
-        // view is reset to "no transaction", or to broken if the server never confirmed,
-        // so that a pool discards the connection rather than commit half a transaction
-        // with the next one.
-        for _ in 1..END_ATTEMPTS {
-            if ended {
-                break;
+        // After a commit, the session only needs its autocommit back; after a failure, or
+        // if that was cut off, the transaction is rolled back first.
+        let committed = result.is_ok();
+        end_transaction(self, |conn, attempt| {
+            if committed && attempt == 0 {
+                conn.batch_execute("SET autocommit = 1").is_ok()
+            } else {
+                ROLLBACK.iter().all(|sql| conn.batch_execute(sql).is_ok())
             }
-            ended = ROLLBACK.iter().all(|sql| self.batch_execute(sql).is_ok());
-        }
-        let status = AnsiTransactionManager::transaction_manager_status_mut(self);
-        if ended {
-            *status = Default::default();
-        } else {
-            status.set_in_error();
-        }
+        });
         result
     }
 }

@@ -14,6 +14,7 @@ use diesel::connection::LoadConnection;
 use diesel::Connection;
 
 use crate::schema::direct_message_blocks as blocks;
+use crate::schema::direct_message_conversations as conv;
 use crate::schema::direct_messages as dm;
 use crate::{
     ConversationQuery, ConversationSummary, ConversationsQuery, Message, MessageId, Result, UserId,
@@ -67,6 +68,15 @@ pub(crate) fn newest_first() -> _ {
 #[diesel::dsl::auto_type]
 pub(crate) fn oldest_first() -> _ {
     (dm::user_lo.asc(), dm::user_hi.asc(), dm::id.asc())
+}
+
+/// The block, if any, that a conversation row's owner put on its partner: the join
+/// condition behind the summaries' and the badge's "0 while blocked".
+#[diesel::dsl::auto_type]
+pub(crate) fn partner_blocked() -> _ {
+    blocks::blocker_id
+        .eq(conv::owner_id)
+        .and(blocks::blocked_id.eq(conv::partner_id))
 }
 
 /// Unread messages to `user` that `user` has not deleted, from senders `user` does not

@@ -19,8 +19,8 @@ use super::Conn;
 use crate::message::{NewMessage, StoredMessage};
 use crate::operations::{
     authorize, conversation_key, has_unread, in_conversation, newest_first, oldest_first,
-    unread_of, visible_in_own_conversation, ConversationPage, MarkFilter, MessageRead, Operations,
-    ReadScope, MARK_CHUNK,
+    partner_blocked, unread_of, visible_in_own_conversation, ConversationPage, MarkFilter,
+    MessageRead, Operations, ReadScope, MARK_CHUNK,
 };
 use crate::schema::direct_message_blocks as blocks;
 use crate::schema::direct_message_conversations as conv;
@@ -149,12 +149,9 @@ impl Operations for Conn {
     // the partners with something unread that `user` does not block, which costs
     // one index entry per such partner however many messages they sent.
     fn unread_count(&mut self, user: UserId) -> QueryResult<i64> {
-        let partner_blocked = blocks::blocker_id
-            .eq(conv::owner_id)
-            .and(blocks::blocked_id.eq(conv::partner_id));
         let counts: Vec<i64> = super::statement(
             conv::table
-                .left_join(blocks::table.on(partner_blocked))
+                .left_join(blocks::table.on(partner_blocked()))
                 .filter(conv::owner_id.eq(user))
                 .filter(has_unread())
                 .filter(blocks::blocker_id.nullable().is_null())
@@ -262,12 +259,9 @@ impl Operations for Conn {
         user: UserId,
         query: &ConversationsQuery,
     ) -> QueryResult<Vec<ConversationSummary>> {
-        let partner_blocked = blocks::blocker_id
-            .eq(conv::owner_id)
-            .and(blocks::blocked_id.eq(conv::partner_id));
         let mut select = conv::table
             .inner_join(dm::table.on(conv::last_message_id.eq(dm::id.nullable())))
-            .left_join(blocks::table.on(partner_blocked))
+            .left_join(blocks::table.on(partner_blocked()))
             .filter(conv::owner_id.eq(user))
             .order(conv::last_message_id.desc())
             .select((
