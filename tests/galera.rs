@@ -80,12 +80,7 @@ impl Drop for Cluster {
 }
 
 fn run(test: fn(&Cluster)) {
-    let name = thread::current().name().unwrap_or("galera").to_owned();
-    common::with_watchdog(&name, move || {
-        if let Some(cluster) = Cluster::create() {
-            test(&cluster);
-        }
-    });
+    common::run_on(Cluster::create, test);
 }
 
 #[test]

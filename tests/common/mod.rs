@@ -128,7 +128,9 @@ pub fn run_empty<D: TestDb>(test: impl FnOnce(&D) + Send + 'static) {
     run_on(D::create_empty, test);
 }
 
-fn run_on<D: TestDb>(create: fn() -> Option<D>, test: impl FnOnce(&D) + Send + 'static) {
+/// Runs `test` on what `create` makes, under the watchdog; `create` returns `None` (after
+/// its notice) when the server is not configured.
+pub fn run_on<T: 'static>(create: fn() -> Option<T>, test: impl FnOnce(&T) + Send + 'static) {
     let name = std::thread::current().name().unwrap_or("test").to_owned();
     with_watchdog(&name, move || {
         if let Some(db) = create() {
