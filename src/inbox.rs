@@ -1,6 +1,7 @@
 //! The facade: validate, authorize, run one operation, fire signals.
 
 use crate::connection::InboxConnection;
+use crate::execution::blocking::run;
 use crate::operations::Operations;
 use crate::signals::Draft;
 use crate::{
@@ -158,18 +159,7 @@ impl Inbox {
         recipient: UserId,
         content: &str,
     ) -> Result<Message> {
-        self.validate(sender, recipient, content)?;
-        let draft = Draft {
-            sender,
-            recipient,
-            content,
-        };
-        self.signals
-            .before_send(&draft)
-            .map_err(|reason| Error::Rejected { reason })?;
-        let message = conn.operations().send(sender, recipient, content)?;
-        self.signals.message_sent(&message);
-        Ok(message)
+        run(self.send_on(conn.operations(), sender, recipient, content))
     }
 
     /// The messages to `user` not read yet, oldest first. Messages `user` deleted or got
@@ -179,13 +169,13 @@ impl Inbox {
         conn: &mut C,
         user: UserId,
     ) -> Result<Vec<Message>> {
-        Ok(conn.operations().unread_messages(user)?)
+        run(self.unread_messages_on(conn.operations(), user))
     }
 
     /// How many messages [`unread_messages`](Self::unread_messages) would return, without
     /// loading them.
     pub fn unread_count<C: InboxConnection>(&self, conn: &mut C, user: UserId) -> Result<i64> {
-        Ok(conn.operations().unread_count(user)?)
+        run(self.unread_count_on(conn.operations(), user))
     }
 
     /// Returns a message and marks it read if it was unread, firing `message_read`
@@ -209,7 +199,7 @@ impl Inbox {
     /// # #[cfg(not(feature = "sqlite"))] fn main() {}
     /// ```
     pub fn read_message<C: InboxConnection>(&self, conn: &mut C, id: MessageId) -> Result<Message> {
-        self.read(conn, id, None)
+        run(self.read_on(conn.operations(), id, None))
     }
 
     /// The checked read: the recipient reads it and marks it read; the sender may view it
@@ -221,21 +211,7 @@ impl Inbox {
         reader: UserId,
         id: MessageId,
     ) -> Result<Message> {
-        self.read(conn, id, Some(reader))
-    }
-
-    fn read<C: InboxConnection>(
-        &self,
-        conn: &mut C,
-        id: MessageId,
-        reader: Option<UserId>,
-    ) -> Result<Message> {
-        let read = conn.operations().read(id, reader)?;
-        if read.newly_read {
-            self.signals
-                .message_read(std::slice::from_ref(&read.message));
-        }
-        Ok(read.message)
+        run(self.read_on(conn.operations(), id, Some(reader)))
     }
 
     /// Reads a message like [`read_message`](Self::read_message) and returns it as
@@ -247,11 +223,7 @@ impl Inbox {
         sender_name: impl FnOnce(UserId) -> String,
     ) -> Result<String> {
         let message = self.read_message(conn, id)?;
-        Ok(format!(
-            "{}: {}",
-            sender_name(message.sender_id),
-            message.content
-        ))
+        Ok(formatted(&message, sender_name))
     }
 
     /// Every user that `user` has sent to or received from, each once, most recent
@@ -261,7 +233,7 @@ impl Inbox {
         conn: &mut C,
         user: UserId,
     ) -> Result<Vec<UserId>> {
-        Ok(conn.operations().partners(user)?)
+        run(self.conversation_partners_on(conn.operations(), user))
     }
 
     /// The messages between `user` and `partner`, both directions, oldest first unless
@@ -294,9 +266,7 @@ impl Inbox {
         partner: UserId,
         query: ConversationQuery,
     ) -> Result<Vec<Message>> {
-        let page = conn.operations().conversation(user, partner, &query)?;
-        self.fire_read(&page.marked);
-        Ok(page.messages)
+        run(self.conversation_on(conn.operations(), user, partner, query))
     }
 
     /// The inbox screen of `user`: one [`ConversationSummary`] per partner, latest activity
@@ -324,7 +294,7 @@ impl Inbox {
         user: UserId,
         query: ConversationsQuery,
     ) -> Result<Vec<ConversationSummary>> {
-        Ok(conn.operations().conversations(user, &query)?)
+        run(self.conversations_on(conn.operations(), user, query))
     }
 
     /// Marks read every unread message from `partner` to `user` (but those `user`
@@ -335,9 +305,7 @@ impl Inbox {
         user: UserId,
         partner: UserId,
     ) -> Result<usize> {
-        let marked = conn.operations().mark_conversation_read(user, partner)?;
-        self.fire_read(&marked);
-        Ok(marked.len())
+        run(self.mark_conversation_read_on(conn.operations(), user, partner))
     }
 
     /// Hides a message from `user` only (its sender or recipient, else
@@ -349,7 +317,7 @@ impl Inbox {
         user: UserId,
         id: MessageId,
     ) -> Result<()> {
-        conn.operations().delete(user, id)
+        run(conn.operations().delete(user, id))
     }
 
     /// While `user` blocks `blocked`, messages from `blocked` to `user` are refused with
@@ -361,7 +329,7 @@ impl Inbox {
         user: UserId,
         blocked: UserId,
     ) -> Result<()> {
-        conn.operations().block(user, blocked)
+        run(conn.operations().block(user, blocked))
     }
 
     /// Lifts the block `user` put on `blocked`, if any.
@@ -371,7 +339,7 @@ impl Inbox {
         user: UserId,
         blocked: UserId,
     ) -> Result<()> {
-        conn.operations().unblock(user, blocked)
+        run(conn.operations().unblock(user, blocked))
     }
 
     /// Whether `user` blocks `other` (one direction only).
@@ -381,17 +349,123 @@ impl Inbox {
         user: UserId,
         other: UserId,
     ) -> Result<bool> {
-        Ok(conn.operations().is_blocked(user, other)?)
+        run(self.is_blocked_on(conn.operations(), user, other))
     }
 
     /// Deletes everything of `user` for account deletion, in one transaction: messages
     /// sent and received, conversation rows on both sides, blocks both ways. Returns how
     /// many messages went. Fires nothing.
     pub fn purge_user<C: InboxConnection>(&self, conn: &mut C, user: UserId) -> Result<u64> {
-        conn.operations().purge(user)
+        run(conn.operations().purge(user))
+    }
+}
+
+/// What the facade does around each operation, written once for [`Inbox`] and
+/// [`AsyncInbox`](crate::AsyncInbox): validation before, the operation on the connection's
+/// [`Operations`], and the signals after it committed.
+impl Inbox {
+    pub(crate) async fn send_on<O: Operations>(
+        &self,
+        ops: &mut O,
+        sender: UserId,
+        recipient: UserId,
+        content: &str,
+    ) -> Result<Message> {
+        self.validate(sender, recipient, content)?;
+        let draft = Draft {
+            sender,
+            recipient,
+            content,
+        };
+        self.signals
+            .before_send(&draft)
+            .map_err(|reason| Error::Rejected { reason })?;
+        let message = ops.send(sender, recipient, content).await?;
+        self.signals.message_sent(&message);
+        Ok(message)
     }
 
-    fn fire_read(&self, marked: &[Message]) {
-        self.signals.message_read(marked);
+    pub(crate) async fn unread_messages_on<O: Operations>(
+        &self,
+        ops: &mut O,
+        user: UserId,
+    ) -> Result<Vec<Message>> {
+        Ok(ops.unread_messages(user).await?)
     }
+
+    pub(crate) async fn unread_count_on<O: Operations>(
+        &self,
+        ops: &mut O,
+        user: UserId,
+    ) -> Result<i64> {
+        Ok(ops.unread_count(user).await?)
+    }
+
+    pub(crate) async fn read_on<O: Operations>(
+        &self,
+        ops: &mut O,
+        id: MessageId,
+        reader: Option<UserId>,
+    ) -> Result<Message> {
+        let read = ops.read(id, reader).await?;
+        if read.newly_read {
+            self.signals
+                .message_read(std::slice::from_ref(&read.message));
+        }
+        Ok(read.message)
+    }
+
+    pub(crate) async fn conversation_partners_on<O: Operations>(
+        &self,
+        ops: &mut O,
+        user: UserId,
+    ) -> Result<Vec<UserId>> {
+        Ok(ops.partners(user).await?)
+    }
+
+    pub(crate) async fn conversation_on<O: Operations>(
+        &self,
+        ops: &mut O,
+        user: UserId,
+        partner: UserId,
+        query: ConversationQuery,
+    ) -> Result<Vec<Message>> {
+        let page = ops.conversation(user, partner, query).await?;
+        self.signals.message_read(&page.marked);
+        Ok(page.messages)
+    }
+
+    pub(crate) async fn conversations_on<O: Operations>(
+        &self,
+        ops: &mut O,
+        user: UserId,
+        query: ConversationsQuery,
+    ) -> Result<Vec<ConversationSummary>> {
+        Ok(ops.conversations(user, query).await?)
+    }
+
+    pub(crate) async fn mark_conversation_read_on<O: Operations>(
+        &self,
+        ops: &mut O,
+        user: UserId,
+        partner: UserId,
+    ) -> Result<usize> {
+        let marked = ops.mark_conversation_read(user, partner).await?;
+        self.signals.message_read(&marked);
+        Ok(marked.len())
+    }
+
+    pub(crate) async fn is_blocked_on<O: Operations>(
+        &self,
+        ops: &mut O,
+        user: UserId,
+        other: UserId,
+    ) -> Result<bool> {
+        Ok(ops.is_blocked(user, other).await?)
+    }
+}
+
+/// `"<sender name>: <content>"`, for `read_message_formatted`.
+pub(crate) fn formatted(message: &Message, sender_name: impl FnOnce(UserId) -> String) -> String {
+    format!("{}: {}", sender_name(message.sender_id), message.content)
 }

@@ -48,10 +48,13 @@
 #[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "mysql")))]
 compile_error!("enable at least one backend feature: sqlite, postgres or mysql");
 
+#[cfg(feature = "diesel-async")]
+mod async_inbox;
 mod connection;
 mod conversation;
 mod dialect;
 mod error;
+mod execution;
 mod inbox;
 mod message;
 mod migrations;
@@ -64,6 +67,10 @@ pub mod schema;
 mod signals;
 mod timestamp;
 
+#[cfg(feature = "diesel-async")]
+pub use async_inbox::AsyncInbox;
+#[cfg(feature = "diesel-async")]
+pub use connection::AsyncInboxConnection;
 pub use connection::InboxConnection;
 pub use conversation::{ConversationQuery, ConversationSummary, ConversationsQuery};
 #[cfg(all(feature = "sqlite", feature = "r2d2"))]
@@ -72,6 +79,8 @@ pub use error::{Error, Result};
 pub use inbox::{Inbox, InboxBuilder, DEFAULT_MAX_MESSAGE_CHARS};
 pub use message::{Message, MessageEvent};
 pub use migrations::run_migrations;
+#[cfg(feature = "diesel-async")]
+pub use migrations::run_migrations_async;
 pub use signals::{Draft, Signals};
 
 /// The host app's user primary key; the crate owns no users table.

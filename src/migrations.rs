@@ -1,6 +1,9 @@
 //! The embedded SQL migrations.
 
+#[cfg(feature = "diesel-async")]
+use crate::connection::AsyncInboxConnection;
 use crate::connection::InboxConnection;
+use crate::execution::blocking::run;
 use crate::operations::Operations;
 use crate::Result;
 
@@ -27,5 +30,30 @@ use crate::Result;
 /// # #[cfg(not(feature = "sqlite"))] fn main() {}
 /// ```
 pub fn run_migrations<C: InboxConnection>(conn: &mut C) -> Result<()> {
-    conn.operations().migrate()
+    run(conn.operations().migrate())
+}
+
+/// Applies the crate's pending migrations on an async connection: the same migrations as
+/// [`run_migrations`], recorded in the same table, with the same locks, so instances may
+/// call either at the same moment.
+///
+/// ```
+/// # #[cfg(feature = "sqlite")]
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> directmessages::Result<()> {
+/// use diesel::SqliteConnection;
+/// use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+/// use diesel_async::AsyncConnection;
+///
+/// let mut conn = SyncConnectionWrapper::<SqliteConnection>::establish(":memory:")
+///     .await
+///     .expect("in-memory database");
+/// directmessages::run_migrations_async(&mut conn).await?;
+/// # Ok(()) }
+/// # #[cfg(not(feature = "sqlite"))] fn main() {}
+/// ```
+#[cfg(feature = "diesel-async")]
+#[cfg_attr(docsrs, doc(cfg(feature = "diesel-async")))]
+pub async fn run_migrations_async<C: AsyncInboxConnection>(conn: &mut C) -> Result<()> {
+    conn.operations().migrate().await
 }

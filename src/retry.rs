@@ -1,4 +1,5 @@
-//! Which database errors are transient, and the retry of a transaction that hit one.
+//! Which database errors are transient, and how long to wait before running a transaction
+//! that hit one again (the retry itself: `src/operations/transactions.rs`).
 //!
 //! PostgreSQL and MySQL abort a transaction that lost a serialization race or a deadlock,
 //! and MariaDB Galera aborts one that lost certification against another node at COMMIT.
@@ -11,15 +12,13 @@
 use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
-use diesel::connection::{AnsiTransactionManager, TransactionManager};
-use diesel::result::{DatabaseErrorKind, Error as DieselError, QueryResult};
-use diesel::Connection;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
-use crate::{Error, Result};
+use crate::Error;
 
 /// How many times the statement that ends a failed transaction is sent before the
 /// connection is given up as broken (a `KILL QUERY` can cut off a ROLLBACK too).
-const END_ATTEMPTS: usize = 10;
+pub(crate) const END_ATTEMPTS: usize = 10;
 
 /// How many times a transaction that lost a race is run before its error is returned.
 pub(crate) const MAX_ATTEMPTS: u32 = 20;
@@ -70,100 +69,10 @@ pub(crate) fn backoff(attempt: u32) -> Duration {
     Duration::from_micros(ceiling_us / 2 + random % (ceiling_us / 2 + 1))
 }
 
-/// How a backend runs the outermost attempt of a write transaction: by default Diesel's
-/// `BEGIN` … `COMMIT`; MySQL brings its own (see `dialect/mysql.rs`).
-pub(crate) trait OutermostTransaction:
-    Connection<TransactionManager = AnsiTransactionManager>
-{
-    /// Runs `f` in a new top-level transaction.
-    fn outermost<T>(&mut self, f: &mut impl FnMut(&mut Self) -> Result<T>) -> Result<T> {
-        let result = self.transaction(f);
-        if result.is_err() {
-            restore_after_failed_rollback(self);
-        }
-        result
-    }
-}
-
-/// A transaction that is retried, after a short random wait, on transient errors when it
-/// is the outermost one. Inside the caller's transaction it is a savepoint and never
-/// retried: the database may have aborted the caller's whole transaction, which only the
-/// caller can run again.
-#[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
-pub(crate) fn retrying_transaction<C, T>(
-    conn: &mut C,
-    mut f: impl FnMut(&mut C) -> Result<T>,
-) -> Result<T>
-where
-    C: OutermostTransaction,
-{
-    if is_nested(conn)? {
-        return conn.transaction(f);
-    }
-    let mut attempt = 1;
-    loop {
-        match conn.outermost(&mut f) {
-            Err(e) if attempt < MAX_ATTEMPTS && is_transient(&e) => {
-                std::thread::sleep(backoff(attempt));
-                attempt += 1;
-            }
-            result => return result,
-        }
-    }
-}
-
-/// After a failed top-level transaction of ours whose ROLLBACK failed too (on MySQL, a
-/// `KILL QUERY` or `max_statement_time` can cut off the ROLLBACK itself), Diesel marks the
-/// connection's transaction manager broken and refuses every later transaction: a pool
-/// would lose the connection for good. The transaction was ours, begun at depth 0, so
-/// roll it back again, and once the server confirms, the connection is as it was before.
-fn restore_after_failed_rollback<C>(conn: &mut C)
-where
-    C: Connection<TransactionManager = AnsiTransactionManager>,
-{
-    let status = AnsiTransactionManager::transaction_manager_status_mut(conn);
-    if status.transaction_depth().is_ok() {
-        return;
-    }
-    end_transaction(conn, |conn, _| conn.batch_execute("ROLLBACK").is_ok());
-}
-
-/// Ends a top-level transaction of ours for good: `end(conn, n)` sends attempt `n` of the
-/// statements that end it and says whether the server confirmed; it is sent again, up to
-/// [`END_ATTEMPTS`] times, since a `KILL QUERY` can cut those statements off too. Diesel's
-/// view of the connection is then reset to "no transaction", or left broken if the server
-/// never confirmed, so that a pool discards the connection rather than let the next
-/// transaction commit what this one left behind.
-pub(crate) fn end_transaction<C>(conn: &mut C, mut end: impl FnMut(&mut C, usize) -> bool)
-where
-    C: Connection<TransactionManager = AnsiTransactionManager>,
-{
-    let ended = (0..END_ATTEMPTS).any(|attempt| end(conn, attempt));
-    let status = AnsiTransactionManager::transaction_manager_status_mut(conn);
-    if ended {
-        *status = Default::default();
-    } else {
-        status.set_in_error();
-    }
-}
-
-/// Whether `conn` is already inside a transaction.
-pub(crate) fn is_nested<C>(conn: &mut C) -> QueryResult<bool>
-where
-    C: Connection<TransactionManager = AnsiTransactionManager>,
-{
-    Ok(AnsiTransactionManager::transaction_manager_status_mut(conn)
-        .transaction_depth()?
-        .is_some())
-}
-
-#[cfg(all(test, feature = "sqlite"))]
+#[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
-    use diesel::connection::SimpleConnection;
     use diesel::result::DatabaseErrorInformation;
-    use diesel::{RunQueryDsl, SqliteConnection};
 
     #[derive(Debug)]
     struct Info(&'static str);
@@ -202,22 +111,6 @@ mod tests {
         )
     }
 
-    impl OutermostTransaction for SqliteConnection {}
-
-    fn conn() -> SqliteConnection {
-        let mut conn = SqliteConnection::establish(":memory:").unwrap();
-        conn.batch_execute("CREATE TABLE t (x INTEGER NOT NULL)")
-            .unwrap();
-        conn
-    }
-
-    fn rows(conn: &mut SqliteConnection) -> i64 {
-        diesel::sql_query("SELECT 1 FROM t")
-            .execute(conn)
-            .map(|n| n as i64)
-            .unwrap()
-    }
-
     #[test]
     fn serialization_failures_and_deadlocks_are_transient_other_errors_are_not() {
         assert!(is_transient(&serialization_failure()));
@@ -247,54 +140,6 @@ mod tests {
         )));
         assert!(!is_transient(&Error::EmptyMessage));
         assert!(!is_transient(&Error::Database(DieselError::NotFound)));
-    }
-
-    #[test]
-    fn a_transient_failure_is_rolled_back_and_run_again() {
-        let mut conn = conn();
-        let mut attempts = 0;
-        let result = retrying_transaction(&mut conn, |c| {
-            attempts += 1;
-            c.batch_execute("INSERT INTO t VALUES (1)")?;
-            if attempts < 3 {
-                return Err(serialization_failure());
-            }
-            Ok(attempts)
-        });
-        assert_eq!(result.unwrap(), 3);
-        assert_eq!(
-            rows(&mut conn),
-            1,
-            "the failed attempts left nothing behind"
-        );
-    }
-
-    #[test]
-    fn a_failure_that_persists_is_returned_after_the_last_attempt() {
-        let mut conn = conn();
-        let mut attempts = 0;
-        let result: Result<()> = retrying_transaction(&mut conn, |_| {
-            attempts += 1;
-            Err(serialization_failure())
-        });
-        assert!(is_transient(&result.unwrap_err()));
-        assert_eq!(attempts, MAX_ATTEMPTS);
-    }
-
-    #[test]
-    fn inside_the_callers_transaction_nothing_is_retried() {
-        let mut conn = conn();
-        let mut attempts = 0;
-        let outer: Result<()> = conn.transaction(|c| {
-            let inner: Result<()> = retrying_transaction(c, |_| {
-                attempts += 1;
-                Err(serialization_failure())
-            });
-            assert!(inner.is_err());
-            Ok(())
-        });
-        outer.unwrap();
-        assert_eq!(attempts, 1);
     }
 }
 

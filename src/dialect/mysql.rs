@@ -4,36 +4,53 @@
 //! Galera conflicts; every statement is prepared afresh; migrations hold `GET_LOCK`.
 
 use chrono::{DateTime, Utc};
-use diesel::connection::{AnsiTransactionManager, SimpleConnection};
-use diesel::mysql::Mysql;
+use diesel::mysql::Mysql as Backend;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::result::DatabaseErrorKind;
 use diesel::sql_types::{Integer, Text};
 use diesel::QueryResult;
-use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
-use super::apply_migrations;
+use super::{self as execution, MysqlConn as Conn};
 use crate::message::{NewMessage, StoredMessage};
-use crate::operations::MarkFilter;
 use crate::operations::MARK_CHUNK;
-use crate::retry::{end_transaction, retrying_transaction, OutermostTransaction};
+use crate::operations::{Body, MarkFilter};
 use crate::schema::direct_message_conversations as conv;
 use crate::schema::direct_messages as dm;
 use crate::schema::UtcTimestamp;
 use crate::{Error, Message, MessageId, Result, UserId};
+use execution::RunQueryDsl;
 
-/// The connection type the shared operations are mounted for.
-type Conn = diesel::MysqlConnection;
-
-// The shared operations, compiled for `Conn`: one text, mounted once per backend.
+// The shared operations, compiled for `Conn`: one text, mounted once per backend and flavour.
 #[allow(clippy::duplicate_mod)]
 #[path = "../operations/queries.rs"]
 mod operations;
 
-crate::connection::inbox_connection!(Conn);
+#[allow(clippy::duplicate_mod)]
+#[path = "../operations/migrate.rs"]
+mod migrate;
 
-const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/mysql");
+#[allow(clippy::duplicate_mod)]
+#[path = "../operations/transactions.rs"]
+mod transactions;
+
+/// The embedded migrations, oldest first.
+const MIGRATIONS: &[migrate::Migration] = &[
+    (
+        "00000000000101",
+        include_str!("../../migrations/mysql/00000000000101_create_direct_messages/up.sql"),
+    ),
+    (
+        "00000000000102",
+        include_str!(
+            "../../migrations/mysql/00000000000102_create_direct_message_conversations/up.sql"
+        ),
+    ),
+    (
+        "00000000000103",
+        include_str!("../../migrations/mysql/00000000000103_create_direct_message_blocks/up.sql"),
+    ),
+];
 
 /// The name of the lock `run_migrations` holds, and how long it waits for it (seconds).
 const MIGRATION_LOCK: &str = "directmessages.migrations";
@@ -78,40 +95,57 @@ const GUARD: &str = "SAVEPOINT directmessages_guard";
 /// What ends a failed one, and then gives the session back its autocommit.
 const ROLLBACK: [&str; 2] = ["ROLLBACK", "SET autocommit = 1"];
 
-impl OutermostTransaction for Conn {
-    fn outermost<T>(&mut self, f: &mut impl FnMut(&mut Self) -> Result<T>) -> Result<T> {
-        let result = BEGIN
-            .iter()
-            .try_for_each(|sql| self.batch_execute(sql))
-            .and_then(|()| AnsiTransactionManager::begin_transaction_sql(self, GUARD))
-            .map_err(Error::from)
-            .and_then(|()| f(self).map_err(|e| explain_failure(self, e)))
-            .and_then(|value| {
-                commit_guarded(self)?;
-                Ok(value)
-            });
-        // After a commit, the session only needs its autocommit back; after a failure, or
-        // if that was cut off, the transaction is rolled back first.
-        let committed = result.is_ok();
-        end_transaction(self, |conn, attempt| {
-            if committed && attempt == 0 {
-                conn.batch_execute("SET autocommit = 1").is_ok()
-            } else {
-                ROLLBACK.iter().all(|sql| conn.batch_execute(sql).is_ok())
-            }
-        });
-        result
+/// Runs the outermost attempt of an inbox transaction: `BEGIN` (see above), the body,
+/// then the guarded commit; a failure is rolled back and the session gets its autocommit
+/// back.
+///
+/// Until the guard savepoint is taken, the transaction record says "broken": if the
+/// future is dropped there (an async caller gone), a pool discards the connection rather
+/// than hand out a session left with autocommit off.
+async fn outermost<'a, T, F>(conn: &mut Conn, f: &mut F) -> Result<T>
+where
+    F: for<'c> FnMut(&'c mut Conn) -> Body<'a, 'c, T>,
+{
+    execution::status(conn).set_in_error();
+    let mut begun = Ok(());
+    for sql in BEGIN {
+        begun = execution::batch_execute(conn, sql).await;
+        if begun.is_err() {
+            break;
+        }
     }
+    let result = match begun {
+        Ok(()) => {
+            *execution::status(conn) = Default::default();
+            match execution::begin_with(conn, GUARD).await {
+                Ok(()) => match f(conn).await {
+                    Ok(value) => commit_guarded(conn).await.map(|()| value),
+                    Err(e) => Err(explain_failure(conn, e).await),
+                },
+                Err(e) => Err(e.into()),
+            }
+        }
+        Err(e) => Err(e.into()),
+    };
+    // After a commit, the session only needs its autocommit back; after a failure, or
+    // if that was cut off, the transaction is rolled back first.
+    let first: &[&str] = if result.is_ok() {
+        &["SET autocommit = 1"]
+    } else {
+        &ROLLBACK
+    };
+    transactions::end_transaction(conn, first, &ROLLBACK).await;
+    result
 }
 
 /// The error to report for a failed body: when the transaction is no longer the one
 /// [`GUARD`] opened, whatever went wrong (a row the transaction itself wrote "not found")
 /// followed from a silent abort, and the body is run again.
-fn explain_failure(conn: &mut Conn, error: Error) -> Error {
+async fn explain_failure(conn: &mut Conn, error: Error) -> Error {
     if crate::retry::is_transient(&error) {
         return error;
     }
-    match conn.batch_execute("ROLLBACK TO SAVEPOINT directmessages_guard") {
+    match execution::batch_execute(conn, "ROLLBACK TO SAVEPOINT directmessages_guard").await {
         Ok(()) => error,
         Err(lost) => transaction_lost(&lost),
     }
@@ -130,31 +164,35 @@ fn transaction_lost(cause: &diesel::result::Error) -> Error {
 
 /// Commits the inbox's transaction if it is still the one [`GUARD`] opened. The COMMIT is
 /// a prepared statement, so that a deadlock or a Galera certification conflict reported
-/// at commit keeps its error code (1213) and is retried.
-fn commit_guarded(conn: &mut Conn) -> Result<()> {
-    if let Err(lost) = conn.batch_execute("RELEASE SAVEPOINT directmessages_guard") {
+/// at commit keeps its error code (1213 on the blocking client) and is retried.
+async fn commit_guarded(conn: &mut Conn) -> Result<()> {
+    if let Err(lost) =
+        execution::batch_execute(conn, "RELEASE SAVEPOINT directmessages_guard").await
+    {
         return Err(transaction_lost(&lost));
     }
-    diesel::sql_query("COMMIT").execute(conn)?;
+    diesel::sql_query("COMMIT").execute(conn).await?;
     Ok(())
 }
 
 /// Applies the migrations holding `GET_LOCK`, so instances starting together migrate one
 /// after the other (DDL commits at once on MySQL, so no transaction could).
-fn migrate(conn: &mut Conn) -> Result<()> {
+async fn migrate(conn: &mut Conn) -> Result<()> {
     let locked: Option<i32> = statement(diesel::select(get_lock(
         MIGRATION_LOCK,
         MIGRATION_LOCK_WAIT_SECONDS,
     )))
-    .get_result(conn)?;
+    .get_result(conn)
+    .await?;
     if locked != Some(1) {
         return Err(Error::Migration(format!(
             "another connection held the migration lock for {MIGRATION_LOCK_WAIT_SECONDS} s"
         )));
     }
-    let applied = apply_migrations(conn, MIGRATIONS);
-    let released =
-        statement(diesel::select(release_lock(MIGRATION_LOCK))).get_result::<Option<i32>>(conn);
+    let applied = migrate::apply(conn, MIGRATIONS).await;
+    let released = statement(diesel::select(release_lock(MIGRATION_LOCK)))
+        .get_result::<Option<i32>>(conn)
+        .await;
     applied?;
     released?;
     Ok(())
@@ -162,27 +200,36 @@ fn migrate(conn: &mut Conn) -> Result<()> {
 
 /// Runs `f` in a guarded transaction retried on deadlocks and Galera conflicts (a
 /// savepoint inside the caller's own).
-fn write_transaction<T>(conn: &mut Conn, f: impl FnMut(&mut Conn) -> Result<T>) -> Result<T> {
-    retrying_transaction(conn, f)
+async fn write_transaction<'a, T, F>(conn: &mut Conn, f: F) -> Result<T>
+where
+    F: for<'c> FnMut(&'c mut Conn) -> Body<'a, 'c, T> + Send,
+{
+    transactions::retrying(conn, f).await
 }
 
 /// Inserts a message and reads its row back by `LAST_INSERT_ID()`. Called inside the write
 /// transaction of `send`, so the row read back is ours and never "the newest row", which
 /// another writer may own.
-fn insert_message(conn: &mut Conn, new: &NewMessage<'_>) -> QueryResult<Message> {
-    statement(diesel::insert_into(dm::table).values(new)).execute(conn)?;
-    let id: u64 = statement(diesel::select(last_insert_id())).get_result(conn)?;
+async fn insert_message(conn: &mut Conn, new: &NewMessage<'_>) -> QueryResult<Message> {
+    statement(diesel::insert_into(dm::table).values(new))
+        .execute(conn)
+        .await?;
+    let id: u64 = statement(diesel::select(last_insert_id()))
+        .get_result(conn)
+        .await?;
     let id = MessageId::try_from(id)
         .map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))?;
-    statement(dm::table.find(id).select(Message::as_select()).limit(1)).get_result(conn)
+    statement(dm::table.find(id).select(Message::as_select()).limit(1))
+        .get_result(conn)
+        .await
 }
 
 /// Marks read the messages `filter` selects and returns exactly the ones it changed: the
 /// rows are locked first, so the UPDATE changes exactly the ones read; ids are bound in
 /// chunks, however many messages a flooded user has.
-fn mark_read_returning(
+async fn mark_read_returning(
     conn: &mut Conn,
-    filter: MarkFilter<Mysql>,
+    filter: impl MarkFilter<Backend>,
     at: DateTime<Utc>,
 ) -> QueryResult<Vec<Message>> {
     let ids: Vec<MessageId> = statement(
@@ -192,21 +239,24 @@ fn mark_read_returning(
             .order(dm::id.asc())
             .for_update(),
     )
-    .load(conn)?;
+    .load(conn)
+    .await?;
     let mut marked = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(MARK_CHUNK) {
         statement(
             diesel::update(dm::table.filter(dm::id.eq_any(chunk)))
                 .set(dm::read_at.eq(UtcTimestamp(at))),
         )
-        .execute(conn)?;
+        .execute(conn)
+        .await?;
         marked.extend(
             statement(
                 dm::table
                     .filter(dm::id.eq_any(chunk))
                     .select(Message::as_select()),
             )
-            .load::<Message>(conn)?,
+            .load::<Message>(conn)
+            .await?,
         );
     }
     Ok(marked)
@@ -214,7 +264,7 @@ fn mark_read_returning(
 
 /// The message as last committed: a locking read sees it even inside a caller's
 /// REPEATABLE READ transaction, which reads from the snapshot of its first read.
-fn find_current(conn: &mut Conn, id: MessageId) -> QueryResult<Option<StoredMessage>> {
+async fn find_current(conn: &mut Conn, id: MessageId) -> QueryResult<Option<StoredMessage>> {
     statement(
         dm::table
             .find(id)
@@ -222,18 +272,19 @@ fn find_current(conn: &mut Conn, id: MessageId) -> QueryResult<Option<StoredMess
             .for_update(),
     )
     .get_result(conn)
+    .await
     .optional()
 }
 
-super::row_lock_hook!();
+crate::dialect::row_lock_hook!();
 
-/// The inbox's statements on MySQL: prepared afresh each time, never taken from Diesel's
-/// statement cache.
+/// The inbox's statements on MySQL: prepared afresh each time, never taken from the
+/// connection's statement cache.
 fn statement<Q>(query: Q) -> Fresh<Q> {
     Fresh(query)
 }
 
-/// A statement Diesel must not keep in its prepared-statement cache.
+/// A statement the connection must not keep in its prepared-statement cache.
 ///
 /// When a statement is interrupted (`max_statement_time`, `KILL QUERY`, a deadlock
 /// detected after the server began its result set), the MySQL/MariaDB C client leaves that
@@ -252,11 +303,11 @@ impl<Q> QueryId for Fresh<Q> {
     const HAS_STATIC_QUERY_ID: bool = false;
 }
 
-impl<Q: QueryFragment<Mysql>> QueryFragment<Mysql> for Fresh<Q> {
-    fn walk_ast<'b>(&'b self, mut pass: AstPass<'_, 'b, Mysql>) -> QueryResult<()> {
+impl<Q: QueryFragment<Backend>> QueryFragment<Backend> for Fresh<Q> {
+    fn walk_ast<'b>(&'b self, mut pass: AstPass<'_, 'b, Backend>) -> QueryResult<()> {
         pass.unsafe_to_cache_prepared();
         self.0.walk_ast(pass)
     }
 }
 
-impl<Q, Conn> RunQueryDsl<Conn> for Fresh<Q> {}
+impl<Q, C> diesel::RunQueryDsl<C> for Fresh<Q> {}

@@ -2,38 +2,56 @@
 //! serialization failures and deadlocks, and migrations under an advisory lock.
 
 use chrono::{DateTime, Utc};
+use diesel::pg::Pg as Backend;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use diesel::QueryResult;
-use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
-use super::apply_migrations;
+use super::{self as execution, PgConn as Conn};
 use crate::message::{NewMessage, StoredMessage};
-use crate::operations::MarkFilter;
-use crate::retry::{is_nested, retrying_transaction, OutermostTransaction};
+use crate::operations::{Body, MarkFilter};
 use crate::schema::direct_message_conversations as conv;
 use crate::schema::direct_messages as dm;
 use crate::schema::UtcTimestamp;
 use crate::{Message, MessageId, Result, UserId};
+use execution::RunQueryDsl;
 
-/// The connection type the shared operations are mounted for.
-type Conn = diesel::PgConnection;
-
-// The shared operations, compiled for `Conn`: one text, mounted once per backend.
+// The shared operations, compiled for `Conn`: one text, mounted once per backend and flavour.
 #[allow(clippy::duplicate_mod)]
 #[path = "../operations/queries.rs"]
 mod operations;
 
-crate::connection::inbox_connection!(Conn);
+#[allow(clippy::duplicate_mod)]
+#[path = "../operations/migrate.rs"]
+mod migrate;
 
-const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+#[allow(clippy::duplicate_mod)]
+#[path = "../operations/transactions.rs"]
+mod transactions;
+
+/// The embedded migrations, oldest first.
+const MIGRATIONS: &[migrate::Migration] = &[
+    (
+        "00000000000101",
+        include_str!("../../migrations/postgres/00000000000101_create_direct_messages/up.sql"),
+    ),
+    (
+        "00000000000102",
+        include_str!(
+            "../../migrations/postgres/00000000000102_create_direct_message_conversations/up.sql"
+        ),
+    ),
+    (
+        "00000000000103",
+        include_str!(
+            "../../migrations/postgres/00000000000103_create_direct_message_blocks/up.sql"
+        ),
+    ),
+];
 
 /// The key of the session advisory lock `run_migrations` holds ("directmessages" in ASCII,
 /// truncated), so that instances starting together migrate one after the other.
 const MIGRATION_LOCK: i64 = 0x6469_7265_6374_6d73;
-
-/// PostgreSQL's transactions need nothing beyond `BEGIN` and `COMMIT`.
-impl OutermostTransaction for Conn {}
 
 /// Statements are cached by Diesel as usual.
 fn statement<Q>(query: Q) -> Q {
@@ -43,36 +61,67 @@ fn statement<Q>(query: Q) -> Q {
 /// Applies the migrations under a session advisory lock, so instances starting together
 /// migrate one after the other. Inside the caller's transaction the lock is the
 /// transaction's own, so it cannot outlive a failure there.
-fn migrate(conn: &mut Conn) -> Result<()> {
-    if is_nested(conn)? {
+async fn migrate(conn: &mut Conn) -> Result<()> {
+    if transactions::is_nested(conn)? {
         diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
             .bind::<BigInt, _>(MIGRATION_LOCK)
-            .execute(conn)?;
-        return apply_migrations(conn, MIGRATIONS);
+            .execute(conn)
+            .await?;
+        return migrate::apply(conn, MIGRATIONS).await;
     }
     diesel::sql_query("SELECT pg_advisory_lock($1)")
         .bind::<BigInt, _>(MIGRATION_LOCK)
-        .execute(conn)?;
-    let applied = apply_migrations(conn, MIGRATIONS);
+        .execute(conn)
+        .await?;
+    let applied = migrate::apply(conn, MIGRATIONS).await;
     let unlocked = diesel::sql_query("SELECT pg_advisory_unlock($1)")
         .bind::<BigInt, _>(MIGRATION_LOCK)
-        .execute(conn);
+        .execute(conn)
+        .await;
     applied?;
     unlocked?;
     Ok(())
 }
 
+/// PostgreSQL's transactions need nothing beyond Diesel's `BEGIN` … `COMMIT`, and a
+/// connection whose ROLLBACK failed brought back to a usable state.
+async fn outermost<'a, T, F>(conn: &mut Conn, f: &mut F) -> Result<T>
+where
+    F: for<'c> FnMut(&'c mut Conn) -> Body<'a, 'c, T>,
+{
+    let result = transactions::transaction(conn, None, f).await;
+    if result.is_err() {
+        restore_after_failed_rollback(conn).await;
+    }
+    result
+}
+
+/// After a failed top-level transaction of ours whose ROLLBACK failed too (on MySQL, a
+/// `KILL QUERY` or `max_statement_time` can cut off the ROLLBACK itself), Diesel marks the
+/// connection's transaction manager broken and refuses every later transaction: a pool
+/// would lose the connection for good. The transaction was ours, begun at depth 0, so
+/// roll it back again, and once the server confirms, the connection is as it was before.
+async fn restore_after_failed_rollback(conn: &mut Conn) {
+    if execution::status(conn).transaction_depth().is_ok() {
+        return;
+    }
+    transactions::end_transaction(conn, &["ROLLBACK"], &["ROLLBACK"]).await;
+}
+
 /// Runs `f` in a transaction retried on serialization failures and deadlocks (a savepoint
 /// inside the caller's own).
-fn write_transaction<T>(conn: &mut Conn, f: impl FnMut(&mut Conn) -> Result<T>) -> Result<T> {
-    retrying_transaction(conn, f)
+async fn write_transaction<'a, T, F>(conn: &mut Conn, f: F) -> Result<T>
+where
+    F: for<'c> FnMut(&'c mut Conn) -> Body<'a, 'c, T> + Send,
+{
+    transactions::retrying(conn, f).await
 }
 
-super::returning_hooks!();
+crate::dialect::returning_hooks!();
 
 /// The message as last committed: at READ COMMITTED every statement sees it.
-fn find_current(conn: &mut Conn, id: MessageId) -> QueryResult<Option<StoredMessage>> {
-    operations::find_stored(conn, id)
+async fn find_current(conn: &mut Conn, id: MessageId) -> QueryResult<Option<StoredMessage>> {
+    operations::find_stored(conn, id).await
 }
 
-super::row_lock_hook!();
+crate::dialect::row_lock_hook!();

@@ -5,30 +5,59 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use diesel::sqlite::Sqlite as Backend;
 use diesel::QueryResult;
-use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
-use super::apply_migrations;
+use super::{self as execution, SqliteConn as Conn};
 use crate::message::{NewMessage, StoredMessage};
-use crate::operations::MarkFilter;
-use crate::retry::{backoff, is_nested};
+use crate::operations::{Body, MarkFilter};
+use crate::retry::backoff;
 use crate::schema::direct_message_conversations as conv;
 use crate::schema::direct_messages as dm;
 use crate::schema::UtcTimestamp;
 use crate::{Error, Message, MessageId, Result, UserId};
+use execution::RunQueryDsl;
 
-/// The connection type the shared operations are mounted for.
-type Conn = diesel::SqliteConnection;
-
-// The shared operations, compiled for `Conn`: one text, mounted once per backend.
+// The shared operations, compiled for `Conn`: one text, mounted once per backend and flavour.
 #[allow(clippy::duplicate_mod)]
 #[path = "../operations/queries.rs"]
 mod operations;
 
-crate::connection::inbox_connection!(Conn);
+#[allow(clippy::duplicate_mod)]
+#[path = "../operations/migrate.rs"]
+mod migrate;
+
+// SQLite never retries: its writers wait for the write lock instead (busy timeout).
+#[allow(clippy::duplicate_mod, dead_code)]
+#[path = "../operations/transactions.rs"]
+mod transactions;
+
+/// The embedded migrations, oldest first.
+const MIGRATIONS: &[migrate::Migration] = &[
+    (
+        "00000000000101",
+        include_str!("../../migrations/sqlite/00000000000101_create_direct_messages/up.sql"),
+    ),
+    (
+        "00000000000102",
+        include_str!(
+            "../../migrations/sqlite/00000000000102_create_direct_message_conversations/up.sql"
+        ),
+    ),
+    (
+        "00000000000103",
+        include_str!("../../migrations/sqlite/00000000000103_create_direct_message_blocks/up.sql"),
+    ),
+];
 
 /// How long `run_migrations` waits for other connections' write transactions.
 const MIGRATION_LOCK_WAIT: Duration = Duration::from_secs(60);
+
+/// What opens a transaction that may write: the write lock up front. A deferred
+/// transaction that reads first and then writes fails at once with "database is locked"
+/// when another writer got in between, whatever the busy timeout, while
+/// `BEGIN IMMEDIATE` waits for the timeout.
+const BEGIN_IMMEDIATE: &str = "BEGIN IMMEDIATE";
 
 /// Statements are cached by Diesel as usual.
 fn statement<Q>(query: Q) -> Q {
@@ -45,21 +74,23 @@ fn is_busy(error: &Error) -> bool {
     text.contains("database is locked")
 }
 
-const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
-
 /// One write transaction around the whole run, so instances starting together apply the
 /// migrations one after the other; a connection without a busy timeout gets "database is
 /// locked" at once, so the lock is asked for again until it is free.
-fn migrate(conn: &mut Conn) -> Result<()> {
-    if is_nested(conn)? {
-        return apply_migrations(conn, MIGRATIONS);
+async fn migrate(conn: &mut Conn) -> Result<()> {
+    if transactions::is_nested(conn)? {
+        return migrate::apply(conn, MIGRATIONS).await;
     }
     let deadline = Instant::now() + MIGRATION_LOCK_WAIT;
     let mut attempt = 1;
     loop {
-        match conn.immediate_transaction(|conn| apply_migrations(conn, MIGRATIONS)) {
+        let run = transactions::transaction(conn, Some(BEGIN_IMMEDIATE), &mut |conn| {
+            Body::new(migrate::apply(conn, MIGRATIONS))
+        })
+        .await;
+        match run {
             Err(e) if is_busy(&e) && Instant::now() < deadline => {
-                std::thread::sleep(backoff(attempt));
+                execution::sleep(backoff(attempt)).await;
                 attempt += 1;
             }
             result => return result,
@@ -67,103 +98,123 @@ fn migrate(conn: &mut Conn) -> Result<()> {
     }
 }
 
-/// Runs `f` in a transaction that may write (a savepoint inside the caller's own).
-///
-/// It takes the write lock up front: a deferred transaction that reads first and then
-/// writes fails at once with "database is locked" when another writer got in between,
-/// whatever the busy timeout, while BEGIN IMMEDIATE waits for the timeout.
-fn write_transaction<T>(conn: &mut Conn, f: impl FnMut(&mut Conn) -> Result<T>) -> Result<T> {
-    if is_nested(conn)? {
-        conn.transaction(f)
+/// Runs `f` in a transaction that takes the write lock up front (a savepoint inside the
+/// caller's own).
+async fn write_transaction<'a, T, F>(conn: &mut Conn, mut f: F) -> Result<T>
+where
+    F: for<'c> FnMut(&'c mut Conn) -> Body<'a, 'c, T> + Send,
+{
+    let begin = if transactions::is_nested(conn)? {
+        None
     } else {
-        conn.immediate_transaction(f)
-    }
+        Some(BEGIN_IMMEDIATE)
+    };
+    transactions::transaction(conn, begin, &mut f).await
 }
 
-super::returning_hooks!();
+crate::dialect::returning_hooks!();
 
 /// The message as last committed: every statement sees it.
-fn find_current(conn: &mut Conn, id: MessageId) -> QueryResult<Option<StoredMessage>> {
-    operations::find_stored(conn, id)
+async fn find_current(conn: &mut Conn, id: MessageId) -> QueryResult<Option<StoredMessage>> {
+    operations::find_stored(conn, id).await
 }
 
 /// Whether the conversation row exists; the write transaction already holds the
 /// database's only write lock, so no row lock is needed.
-fn lock_conversation(conn: &mut Conn, lo: UserId, hi: UserId) -> QueryResult<bool> {
+async fn lock_conversation(conn: &mut Conn, lo: UserId, hi: UserId) -> QueryResult<bool> {
     statement(diesel::select(diesel::dsl::exists(
         conv::table.find((lo, hi)),
     )))
     .get_result(conn)
+    .await
 }
 
-/// An r2d2 connection customizer for SQLite pools.
-///
-/// Sets `busy_timeout`, so a writer waits for another instead of failing with "database
-/// is locked", and, if asked, WAL journaling (readers no longer wait for the writer).
-///
-/// ```
-/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use diesel::r2d2::{ConnectionManager, Pool};
-/// use diesel::SqliteConnection;
-/// use directmessages::SqliteCustomizer;
-///
-/// let dir = std::env::temp_dir().join(format!("dm-doc-{}", std::process::id()));
-/// std::fs::create_dir_all(&dir)?;
-/// let manager = ConnectionManager::<SqliteConnection>::new(dir.join("app.db").to_string_lossy());
-/// let pool = Pool::builder()
-///     .max_size(4)
-///     .connection_customizer(Box::new(SqliteCustomizer::new().wal(true)))
-///     .build(manager)?;
-/// directmessages::run_migrations(&mut pool.get()?)?;
-/// # std::fs::remove_dir_all(&dir)?;
-/// # Ok(()) }
-/// ```
-#[cfg(feature = "r2d2")]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SqliteCustomizer {
-    busy_timeout: std::time::Duration,
-    wal: bool,
+/// The outermost transaction a retry runs. SQLite's writers wait for the write lock
+/// rather than retry, so only the tests of the retry below use it.
+#[cfg_attr(not(test), allow(dead_code))]
+async fn outermost<'a, T, F>(conn: &mut Conn, f: &mut F) -> Result<T>
+where
+    F: for<'c> FnMut(&'c mut Conn) -> Body<'a, 'c, T>,
+{
+    transactions::transaction(conn, None, f).await
 }
 
-#[cfg(feature = "r2d2")]
-impl Default for SqliteCustomizer {
-    fn default() -> Self {
-        Self {
-            busy_timeout: std::time::Duration::from_secs(5),
-            wal: false,
-        }
-    }
-}
+/// The retry of the shared transaction text, on the one backend every test machine has.
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use diesel::connection::SimpleConnection;
+    use diesel::result::DatabaseErrorKind;
 
-#[cfg(feature = "r2d2")]
-impl SqliteCustomizer {
-    /// A busy timeout of 5 seconds, the journal mode left as it is.
-    pub fn new() -> Self {
-        Self::default()
-    }
+    use super::*;
+    use crate::execution::blocking::run;
 
-    /// How long a connection waits for another one's write lock.
-    pub fn busy_timeout(mut self, timeout: std::time::Duration) -> Self {
-        self.busy_timeout = timeout;
-        self
+    fn serialization_failure() -> Error {
+        Error::Database(diesel::result::Error::DatabaseError(
+            DatabaseErrorKind::SerializationFailure,
+            Box::new(String::from("could not serialize access")),
+        ))
     }
 
-    /// Switches the database to WAL journaling (with `synchronous = NORMAL`).
-    pub fn wal(mut self, wal: bool) -> Self {
-        self.wal = wal;
-        self
+    fn conn() -> Conn {
+        let mut conn = Conn::establish(":memory:").unwrap();
+        conn.batch_execute("CREATE TABLE t (x INTEGER NOT NULL)")
+            .unwrap();
+        conn
     }
-}
 
-#[cfg(feature = "r2d2")]
-impl diesel::r2d2::CustomizeConnection<Conn, diesel::r2d2::Error> for SqliteCustomizer {
-    fn on_acquire(&self, conn: &mut Conn) -> std::result::Result<(), diesel::r2d2::Error> {
-        use diesel::connection::SimpleConnection;
-        let mut pragmas = format!("PRAGMA busy_timeout = {};", self.busy_timeout.as_millis());
-        if self.wal {
-            pragmas.push_str("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
-        }
-        conn.batch_execute(&pragmas)
-            .map_err(diesel::r2d2::Error::QueryError)
+    fn rows(conn: &mut Conn) -> usize {
+        diesel::RunQueryDsl::execute(diesel::sql_query("SELECT 1 FROM t"), conn).unwrap()
+    }
+
+    #[test]
+    fn a_transient_failure_is_rolled_back_and_run_again() {
+        let mut conn = conn();
+        let mut attempts = 0;
+        let result = run(transactions::retrying(&mut conn, |c| {
+            attempts += 1;
+            let attempt = attempts;
+            Body::new(async move {
+                execution::batch_execute(c, "INSERT INTO t VALUES (1)").await?;
+                if attempt < 3 {
+                    return Err(serialization_failure());
+                }
+                Ok(attempt)
+            })
+        }));
+        assert_eq!(result.unwrap(), 3);
+        assert_eq!(
+            rows(&mut conn),
+            1,
+            "the failed attempts left nothing behind"
+        );
+    }
+
+    #[test]
+    fn a_failure_that_persists_is_returned_after_the_last_attempt() {
+        let mut conn = conn();
+        let mut attempts = 0;
+        let result: Result<()> = run(transactions::retrying(&mut conn, |_| {
+            attempts += 1;
+            Body::new(async { Err(serialization_failure()) })
+        }));
+        assert!(crate::retry::is_transient(&result.unwrap_err()));
+        assert_eq!(attempts, crate::retry::MAX_ATTEMPTS);
+    }
+
+    #[test]
+    fn inside_the_callers_transaction_nothing_is_retried() {
+        let mut conn = conn();
+        let mut attempts = 0;
+        let outer: Result<()> = conn.transaction(|c| {
+            let inner: Result<()> = run(transactions::retrying(c, |_| {
+                attempts += 1;
+                Body::new(async { Err(serialization_failure()) })
+            }));
+            assert!(inner.is_err());
+            Ok(())
+        });
+        outer.unwrap();
+        assert_eq!(attempts, 1);
     }
 }

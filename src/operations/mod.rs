@@ -8,10 +8,12 @@
 //! functions generic over the backend need where-clauses longer than the queries (and
 //! still cannot express RETURNING on one backend and not another).
 
-use diesel::prelude::*;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
-use diesel::connection::LoadConnection;
-use diesel::Connection;
+use diesel::prelude::*;
 
 use crate::schema::direct_message_blocks as blocks;
 use crate::schema::direct_message_conversations as conv;
@@ -110,15 +112,38 @@ pub(crate) fn authorize(
     Ok(())
 }
 
-/// A predicate on `direct_messages`, built once by the shared code, run by a dialect's
-/// mark-read hook.
-pub(crate) type MarkFilter<DB> = Box<
-    dyn diesel::BoxableExpression<
-        crate::schema::direct_messages::table,
-        DB,
-        SqlType = diesel::sql_types::Bool,
-    >,
->;
+/// A predicate on `direct_messages` that the shared code builds and a dialect's mark-read
+/// hook runs: any expression of these bounds, so that the statement stays `Send` (a boxed
+/// `dyn BoxableExpression` is not) and every statement is still checked by Diesel.
+pub(crate) trait MarkFilter<DB: diesel::backend::Backend>:
+    diesel::Expression<SqlType = diesel::sql_types::Bool>
+    + diesel::AppearsOnTable<dm::table>
+    + diesel::expression::NonAggregate
+    + diesel::query_builder::QueryFragment<DB>
+    + diesel::query_builder::QueryId
+    + Send
+    + 'static
+{
+}
+
+impl<T, DB: diesel::backend::Backend> MarkFilter<DB> for T where
+    T: diesel::Expression<SqlType = diesel::sql_types::Bool>
+        + diesel::AppearsOnTable<dm::table>
+        + diesel::expression::NonAggregate
+        + diesel::query_builder::QueryFragment<DB>
+        + diesel::query_builder::QueryId
+        + Send
+        + 'static
+{
+}
+
+/// Unread, and not deleted by its recipient: what every mark-read also requires.
+#[diesel::dsl::auto_type]
+pub(crate) fn markable() -> _ {
+    dm::read_at
+        .is_null()
+        .and(dm::deleted_by_recipient.eq(false))
+}
 
 /// Which unread messages a mark-read applies to. Every scope also requires the message
 /// to be unread and not deleted by its recipient.
@@ -133,6 +158,33 @@ pub(crate) enum ReadScope<'a> {
     },
     /// Everything `partner` sent to `reader`.
     From { reader: UserId, partner: UserId },
+}
+
+/// The body of a transaction, as the transaction runs it (again on a retry): a future
+/// that borrows the connection for `'c` and what the caller captured for `'a`, which
+/// outlives it. (The `'a: 'c` bound, implied by the `PhantomData`, is what lets a closure
+/// `for<'c> FnMut(&'c mut Conn) -> Body<'a, 'c, T>` borrow its caller's data.)
+pub(crate) struct Body<'a, 'c, T> {
+    future: Pin<Box<dyn Future<Output = Result<T>> + Send + 'c>>,
+    scope: PhantomData<&'c &'a ()>,
+}
+
+impl<'a, 'c, T> Body<'a, 'c, T> {
+    /// The body that `future` runs.
+    pub(crate) fn new(future: impl Future<Output = Result<T>> + Send + 'c) -> Self {
+        Self {
+            future: Box::pin(future),
+            scope: PhantomData,
+        }
+    }
+}
+
+impl<T> Future for Body<'_, '_, T> {
+    type Output = Result<T>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        self.future.as_mut().poll(cx)
+    }
 }
 
 /// A message read by one call, and whether that call is the one that marked it read.
@@ -153,45 +205,69 @@ pub struct ConversationPage {
     pub marked: Vec<Message>,
 }
 
-/// The operations of the inbox on one backend's connection: what the facade calls.
-/// Implemented by `queries.rs` as mounted by each dialect.
-pub trait Operations: Connection + LoadConnection + Sized {
+/// The operations of the inbox on one backend's connection: what the facade calls, on
+/// either flavour. Implemented by `queries.rs` as mounted for each dialect and flavour
+/// (and, for SQLite's async connection, by running those on a blocking thread).
+///
+/// Every method returns a `Send` future: the facade's futures hold them across `.await`.
+pub trait Operations: Send {
     /// Applies the embedded migrations of this backend, one instance at a time.
-    fn migrate(&mut self) -> Result<()>;
+    fn migrate(&mut self) -> impl Future<Output = Result<()>> + Send;
     /// Whether `user` blocks `other`.
-    fn is_blocked(&mut self, user: UserId, other: UserId) -> diesel::QueryResult<bool>;
+    fn is_blocked(
+        &mut self,
+        user: UserId,
+        other: UserId,
+    ) -> impl Future<Output = QueryResult<bool>> + Send;
     /// Locks the conversation, checks blocks, stamps, inserts, and updates both sides'
     /// conversation rows.
-    fn send(&mut self, sender: UserId, recipient: UserId, content: &str) -> Result<Message>;
+    fn send(
+        &mut self,
+        sender: UserId,
+        recipient: UserId,
+        content: &str,
+    ) -> impl Future<Output = Result<Message>> + Send;
     /// Reads a message, as `reader` when given (checked), else unchecked.
-    fn read(&mut self, id: MessageId, reader: Option<UserId>) -> Result<MessageRead>;
+    fn read(
+        &mut self,
+        id: MessageId,
+        reader: Option<UserId>,
+    ) -> impl Future<Output = Result<MessageRead>> + Send;
     /// Unread messages of `user` that `user` has not deleted, from users not blocked.
-    fn unread_messages(&mut self, user: UserId) -> diesel::QueryResult<Vec<Message>>;
+    fn unread_messages(
+        &mut self,
+        user: UserId,
+    ) -> impl Future<Output = QueryResult<Vec<Message>>> + Send;
     /// How many messages `unread_messages` would return.
-    fn unread_count(&mut self, user: UserId) -> diesel::QueryResult<i64>;
+    fn unread_count(&mut self, user: UserId) -> impl Future<Output = QueryResult<i64>> + Send;
     /// Everyone `user` has a visible message with, latest first.
-    fn partners(&mut self, user: UserId) -> diesel::QueryResult<Vec<UserId>>;
+    fn partners(&mut self, user: UserId) -> impl Future<Output = QueryResult<Vec<UserId>>> + Send;
     /// A page of the conversation between `user` and `partner`.
     fn conversation(
         &mut self,
         user: UserId,
         partner: UserId,
-        query: &ConversationQuery,
-    ) -> Result<ConversationPage>;
+        query: ConversationQuery,
+    ) -> impl Future<Output = Result<ConversationPage>> + Send;
     /// The inbox of `user`, one summary per partner.
     fn conversations(
         &mut self,
         user: UserId,
-        query: &ConversationsQuery,
-    ) -> diesel::QueryResult<Vec<ConversationSummary>>;
+        query: ConversationsQuery,
+    ) -> impl Future<Output = QueryResult<Vec<ConversationSummary>>> + Send;
     /// Marks read everything from `partner` to `user`.
-    fn mark_conversation_read(&mut self, user: UserId, partner: UserId) -> Result<Vec<Message>>;
+    fn mark_conversation_read(
+        &mut self,
+        user: UserId,
+        partner: UserId,
+    ) -> impl Future<Output = Result<Vec<Message>>> + Send;
     /// Hides a message from `user`; removes it once both sides did.
-    fn delete(&mut self, user: UserId, id: MessageId) -> Result<()>;
+    fn delete(&mut self, user: UserId, id: MessageId) -> impl Future<Output = Result<()>> + Send;
     /// Records that `user` blocks `blocked`.
-    fn block(&mut self, user: UserId, blocked: UserId) -> Result<()>;
+    fn block(&mut self, user: UserId, blocked: UserId) -> impl Future<Output = Result<()>> + Send;
     /// Lifts the block, if any.
-    fn unblock(&mut self, user: UserId, blocked: UserId) -> Result<()>;
+    fn unblock(&mut self, user: UserId, blocked: UserId)
+        -> impl Future<Output = Result<()>> + Send;
     /// Deletes every row that mentions `user`; returns how many messages went.
-    fn purge(&mut self, user: UserId) -> Result<u64>;
+    fn purge(&mut self, user: UserId) -> impl Future<Output = Result<u64>> + Send;
 }

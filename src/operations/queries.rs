@@ -1,12 +1,14 @@
 //! Every query and transaction body of the inbox, written once.
 //!
-//! This file is not a module of its own: each dialect mounts it (`#[path]`) next to its
-//! `type Conn` and its hooks (`super::statement`, `super::write_transaction`,
-//! `super::insert_message`, …), so the same text becomes `impl Operations for Conn` on
-//! every backend's connection type, and clippy, rustfmt and rust-analyzer read it as the
-//! plain Rust it is. Diesel checks every query against the concrete backend. Every
-//! statement goes through `super::statement(…)`, the dialect's hook for how a statement is
-//! prepared (MySQL prepares each one afresh).
+//! This file is not a module of its own: each dialect mounts it (`#[path]`) once per
+//! execution flavour, next to its `type Conn` and its hooks (`super::statement`,
+//! `super::write_transaction`, `super::insert_message`, …), so the same text becomes
+//! `impl Operations for Conn` on every backend's connection type, blocking and async, and
+//! clippy, rustfmt and rust-analyzer read it as the plain Rust it is. Diesel checks every
+//! query against the concrete backend. Every statement goes through `super::statement(…)`,
+//! the dialect's hook for how a statement is prepared (MySQL prepares each one afresh), and
+//! is awaited: `RunQueryDsl` is the flavour's (`src/execution`), whose futures on the
+//! blocking flavour are ready at once.
 //!
 //! How the two helper tables stay exact under concurrency: every change to a
 //! conversation row is a delta (`unread_count ± n`) or is made under the conversation's
@@ -15,12 +17,13 @@
 
 use diesel::prelude::*;
 
+use super::execution::RunQueryDsl;
 use super::Conn;
 use crate::message::{NewMessage, StoredMessage};
 use crate::operations::{
-    authorize, conversation_key, has_unread, in_conversation, newest_first, oldest_first,
-    partner_blocked, unread_of, visible_in_own_conversation, ConversationPage, MarkFilter,
-    MessageRead, Operations, ReadScope, MARK_CHUNK,
+    authorize, conversation_key, has_unread, in_conversation, markable, newest_first, oldest_first,
+    partner_blocked, unread_of, visible_in_own_conversation, Body, ConversationPage, MessageRead,
+    Operations, ReadScope, MARK_CHUNK,
 };
 use crate::schema::direct_message_blocks as blocks;
 use crate::schema::direct_message_conversations as conv;
@@ -32,82 +35,93 @@ use crate::{
 };
 
 impl Operations for Conn {
-    fn migrate(&mut self) -> Result<()> {
-        super::migrate(self)
+    async fn migrate(&mut self) -> Result<()> {
+        super::migrate(self).await
     }
 
-    fn is_blocked(&mut self, user: UserId, other: UserId) -> QueryResult<bool> {
+    async fn is_blocked(&mut self, user: UserId, other: UserId) -> QueryResult<bool> {
         super::statement(diesel::select(diesel::dsl::exists(
             blocks::table.find((user, other)),
         )))
         .get_result(self)
+        .await
     }
 
-    fn send(&mut self, sender: UserId, recipient: UserId, content: &str) -> Result<Message> {
+    async fn send(&mut self, sender: UserId, recipient: UserId, content: &str) -> Result<Message> {
         let (lo, hi) = conversation_key(sender, recipient);
         super::write_transaction(self, |conn| {
-            // Every send of a conversation locks its `(lo, hi)` row first and holds it
-            // to commit, so within a conversation ids, clock and commit order agree.
-            if !super::lock_conversation(conn, lo, hi)? {
-                let side = |owner: UserId, partner: UserId| {
-                    (
-                        conv::owner_id.eq(owner),
-                        conv::partner_id.eq(partner),
-                        conv::last_message_id.eq(None::<MessageId>),
-                        conv::unread_count.eq(0_i64),
+            Body::new(async move {
+                // Every send of a conversation locks its `(lo, hi)` row first and holds it
+                // to commit, so within a conversation ids, clock and commit order agree.
+                if !super::lock_conversation(conn, lo, hi).await? {
+                    let side = |owner: UserId, partner: UserId| {
+                        (
+                            conv::owner_id.eq(owner),
+                            conv::partner_id.eq(partner),
+                            conv::last_message_id.eq(None::<MessageId>),
+                            conv::unread_count.eq(0_i64),
+                        )
+                    };
+                    super::statement(
+                        diesel::insert_into(conv::table)
+                            .values(vec![side(lo, hi), side(hi, lo)])
+                            .on_conflict_do_nothing(),
                     )
-                };
-                super::statement(
-                    diesel::insert_into(conv::table)
-                        .values(vec![side(lo, hi), side(hi, lo)])
-                        .on_conflict_do_nothing(),
+                    .execute(conn)
+                    .await?;
+                    super::lock_conversation(conn, lo, hi).await?;
+                }
+                if conn.is_blocked(recipient, sender).await? {
+                    return Err(Error::Blocked { sender, recipient });
+                }
+                // The clock is read under the lock, and never runs behind the latest
+                // message of the conversation (another instance's clock may be ahead).
+                let latest: Option<UtcTimestamp> = super::statement(
+                    dm::table
+                        .filter(in_conversation(lo, hi))
+                        .order(newest_first())
+                        .select(dm::sent_at)
+                        .limit(1),
                 )
-                .execute(conn)?;
-                super::lock_conversation(conn, lo, hi)?;
-            }
-            if conn.is_blocked(recipient, sender)? {
-                return Err(Error::Blocked { sender, recipient });
-            }
-            // The clock is read under the lock, and never runs behind the latest
-            // message of the conversation (another instance's clock may be ahead).
-            let latest: Option<UtcTimestamp> = super::statement(
-                dm::table
-                    .filter(in_conversation(lo, hi))
-                    .order(newest_first())
-                    .select(dm::sent_at)
-                    .limit(1),
-            )
-            .get_result(conn)
-            .optional()?;
-            let now = crate::timestamp::now();
-            let sent_at = latest.map_or(now, |latest| latest.0.max(now));
-            let message = super::insert_message(
-                conn,
-                &NewMessage {
-                    sender_id: sender,
-                    recipient_id: recipient,
-                    content,
-                    sent_at: UtcTimestamp(sent_at),
-                },
-            )?;
-            let id = message.id;
-            super::statement(
-                diesel::update(conv::table.find((sender, recipient)))
-                    .set(conv::last_message_id.eq(id)),
-            )
-            .execute(conn)?;
-            super::statement(diesel::update(conv::table.find((recipient, sender))).set((
-                conv::last_message_id.eq(id),
-                conv::unread_count.eq(conv::unread_count + 1),
-            )))
-            .execute(conn)?;
-            Ok(message)
+                .get_result(conn)
+                .await
+                .optional()?;
+                let now = crate::timestamp::now();
+                let sent_at = latest.map_or(now, |latest| latest.0.max(now));
+                let message = super::insert_message(
+                    conn,
+                    &NewMessage {
+                        sender_id: sender,
+                        recipient_id: recipient,
+                        content,
+                        sent_at: UtcTimestamp(sent_at),
+                    },
+                )
+                .await?;
+                let id = message.id;
+                super::statement(
+                    diesel::update(conv::table.find((sender, recipient)))
+                        .set(conv::last_message_id.eq(id)),
+                )
+                .execute(conn)
+                .await?;
+                super::statement(diesel::update(conv::table.find((recipient, sender))).set((
+                    conv::last_message_id.eq(id),
+                    conv::unread_count.eq(conv::unread_count + 1),
+                )))
+                .execute(conn)
+                .await?;
+                Ok(message)
+            })
         })
+        .await
     }
 
-    fn read(&mut self, id: MessageId, reader: Option<UserId>) -> Result<MessageRead> {
+    async fn read(&mut self, id: MessageId, reader: Option<UserId>) -> Result<MessageRead> {
         // A plain read decides; only a message to mark takes a write transaction.
-        let stored = find_stored(self, id)?.ok_or(Error::MessageNotFound(id))?;
+        let stored = find_stored(self, id)
+            .await?
+            .ok_or(Error::MessageNotFound(id))?;
         let as_sender = if let Some(reader) = reader {
             authorize(&stored, reader, id)?;
             reader == stored.message.sender_id
@@ -121,34 +135,43 @@ impl Operations for Conn {
             });
         }
         super::write_transaction(self, |conn| {
-            if let Some(message) = mark_read_and_count(conn, ReadScope::Message(id))?.pop() {
-                return Ok(MessageRead {
-                    message,
-                    newly_read: true,
-                });
-            }
-            // Another reader marked it (or its recipient deleted it) meanwhile.
-            let current = super::find_current(conn, id)?.ok_or(Error::MessageNotFound(id))?;
-            Ok(MessageRead {
-                message: current.message,
-                newly_read: false,
+            Body::new(async move {
+                if let Some(message) = mark_read_and_count(conn, ReadScope::Message(id))
+                    .await?
+                    .pop()
+                {
+                    return Ok(MessageRead {
+                        message,
+                        newly_read: true,
+                    });
+                }
+                // Another reader marked it (or its recipient deleted it) meanwhile.
+                let current = super::find_current(conn, id)
+                    .await?
+                    .ok_or(Error::MessageNotFound(id))?;
+                Ok(MessageRead {
+                    message: current.message,
+                    newly_read: false,
+                })
             })
         })
+        .await
     }
 
-    fn unread_messages(&mut self, user: UserId) -> QueryResult<Vec<Message>> {
+    async fn unread_messages(&mut self, user: UserId) -> QueryResult<Vec<Message>> {
         super::statement(
             unread_of(user)
                 .order(dm::id.asc())
                 .select(Message::as_select()),
         )
         .load(self)
+        .await
     }
 
     // The conversation rows keep each partner's unread count exact: add up those of
     // the partners with something unread that `user` does not block, which costs
     // one index entry per such partner however many messages they sent.
-    fn unread_count(&mut self, user: UserId) -> QueryResult<i64> {
+    async fn unread_count(&mut self, user: UserId) -> QueryResult<i64> {
         let counts: Vec<i64> = super::statement(
             conv::table
                 .left_join(blocks::table.on(partner_blocked()))
@@ -157,11 +180,12 @@ impl Operations for Conn {
                 .filter(blocks::blocker_id.nullable().is_null())
                 .select(conv::unread_count),
         )
-        .load(self)?;
+        .load(self)
+        .await?;
         Ok(counts.into_iter().sum())
     }
 
-    fn partners(&mut self, user: UserId) -> QueryResult<Vec<UserId>> {
+    async fn partners(&mut self, user: UserId) -> QueryResult<Vec<UserId>> {
         super::statement(
             conv::table
                 .filter(conv::owner_id.eq(user))
@@ -170,13 +194,14 @@ impl Operations for Conn {
                 .select(conv::partner_id),
         )
         .load(self)
+        .await
     }
 
-    fn conversation(
+    async fn conversation(
         &mut self,
         user: UserId,
         partner: UserId,
-        query: &ConversationQuery,
+        query: ConversationQuery,
     ) -> Result<ConversationPage> {
         let (lo, hi) = conversation_key(user, partner);
         let mut select = dm::table
@@ -198,7 +223,7 @@ impl Operations for Conn {
         if let Some(limit) = query.limit {
             select = select.limit(i64::from(limit));
         }
-        let mut messages: Vec<Message> = super::statement(select).load(self)?;
+        let mut messages: Vec<Message> = super::statement(select).load(self).await?;
         let mut unread: Vec<MessageId> = if query.mark_read {
             messages
                 .iter()
@@ -215,16 +240,20 @@ impl Operations for Conn {
             });
         }
         unread.sort_unstable();
+        let to_mark = &unread;
         let mut marked = super::write_transaction(self, |conn| {
-            let mut marked = Vec::with_capacity(unread.len());
-            for ids in unread.chunks(MARK_CHUNK) {
-                marked.extend(mark_read_and_count(
-                    conn,
-                    ReadScope::Messages { reader: user, ids },
-                )?);
-            }
-            Ok(marked)
-        })?;
+            Body::new(async move {
+                let mut marked = Vec::with_capacity(to_mark.len());
+                for ids in to_mark.chunks(MARK_CHUNK) {
+                    marked.extend(
+                        mark_read_and_count(conn, ReadScope::Messages { reader: user, ids })
+                            .await?,
+                    );
+                }
+                Ok(marked)
+            })
+        })
+        .await?;
         marked.sort_unstable_by_key(|m| m.id);
         // What another reader marked between the page and the mark: its stored state.
         let raced: Vec<MessageId> = unread
@@ -240,7 +269,8 @@ impl Operations for Conn {
                         .filter(dm::id.eq_any(ids.to_vec()))
                         .select((dm::id, dm::read_at)),
                 )
-                .load::<(MessageId, Option<UtcTimestamp>)>(self)?,
+                .load::<(MessageId, Option<UtcTimestamp>)>(self)
+                .await?,
             );
         }
         read_at.sort_unstable_by_key(|(id, _)| *id);
@@ -254,10 +284,10 @@ impl Operations for Conn {
         Ok(ConversationPage { messages, marked })
     }
 
-    fn conversations(
+    async fn conversations(
         &mut self,
         user: UserId,
-        query: &ConversationsQuery,
+        query: ConversationsQuery,
     ) -> QueryResult<Vec<ConversationSummary>> {
         let mut select = conv::table
             .inner_join(dm::table.on(conv::last_message_id.eq(dm::id.nullable())))
@@ -277,7 +307,7 @@ impl Operations for Conn {
         if let Some(limit) = query.limit {
             select = select.limit(i64::from(limit));
         }
-        let rows: Vec<(UserId, Message, i64, bool)> = super::statement(select).load(self)?;
+        let rows: Vec<(UserId, Message, i64, bool)> = super::statement(select).load(self).await?;
         Ok(rows
             .into_iter()
             .map(
@@ -290,7 +320,11 @@ impl Operations for Conn {
             .collect())
     }
 
-    fn mark_conversation_read(&mut self, user: UserId, partner: UserId) -> Result<Vec<Message>> {
+    async fn mark_conversation_read(
+        &mut self,
+        user: UserId,
+        partner: UserId,
+    ) -> Result<Vec<Message>> {
         // The counter is exact: when it says nothing is unread, take no write lock.
         let unread: Option<i64> = super::statement(
             conv::table
@@ -299,74 +333,95 @@ impl Operations for Conn {
                 .limit(1),
         )
         .get_result(self)
+        .await
         .optional()?;
         if unread.unwrap_or(0) == 0 {
             return Ok(Vec::new());
         }
         super::write_transaction(self, |conn| {
-            Ok(mark_read_and_count(
-                conn,
-                ReadScope::From {
-                    reader: user,
-                    partner,
-                },
-            )?)
+            Body::new(async move {
+                Ok(mark_read_and_count(
+                    conn,
+                    ReadScope::From {
+                        reader: user,
+                        partner,
+                    },
+                )
+                .await?)
+            })
         })
+        .await
     }
 
-    fn delete(&mut self, user: UserId, id: MessageId) -> Result<()> {
+    async fn delete(&mut self, user: UserId, id: MessageId) -> Result<()> {
         super::write_transaction(self, |conn| {
-            let stored = find_stored(conn, id)?.ok_or(Error::MessageNotFound(id))?;
-            authorize(&stored, user, id)?;
-            let as_sender = stored.message.sender_id == user;
-            let partner = stored.message.partner_of(user);
-            let hidden = if as_sender {
-                super::statement(
-                    diesel::update(dm::table.find(id).filter(dm::deleted_by_sender.eq(false)))
-                        .set(dm::deleted_by_sender.eq(true)),
-                )
-                .execute(conn)?
-            } else {
-                super::statement(
-                    diesel::update(
-                        dm::table
-                            .find(id)
-                            .filter(dm::deleted_by_recipient.eq(false)),
+            Body::new(async move {
+                let stored = find_stored(conn, id)
+                    .await?
+                    .ok_or(Error::MessageNotFound(id))?;
+                authorize(&stored, user, id)?;
+                let as_sender = stored.message.sender_id == user;
+                let partner = stored.message.partner_of(user);
+                let hidden = if as_sender {
+                    super::statement(
+                        diesel::update(dm::table.find(id).filter(dm::deleted_by_sender.eq(false)))
+                            .set(dm::deleted_by_sender.eq(true)),
                     )
-                    .set(dm::deleted_by_recipient.eq(true)),
+                    .execute(conn)
+                    .await?
+                } else {
+                    super::statement(
+                        diesel::update(
+                            dm::table
+                                .find(id)
+                                .filter(dm::deleted_by_recipient.eq(false)),
+                        )
+                        .set(dm::deleted_by_recipient.eq(true)),
+                    )
+                    .execute(conn)
+                    .await?
+                };
+                if hidden == 0 {
+                    return Err(Error::MessageNotFound(id)); // a concurrent delete won
+                }
+                let now = super::find_current(conn, id)
+                    .await?
+                    .ok_or(Error::MessageNotFound(id))?;
+                let unread_lost = i64::from(!as_sender && now.message.is_unread());
+                let side = conv::table.find((user, partner));
+                // This UPDATE also locks the row, so the next statement sees every
+                // message committed before it.
+                super::statement(
+                    diesel::update(side)
+                        .set(conv::unread_count.eq(conv::unread_count - unread_lost)),
                 )
-                .execute(conn)?
-            };
-            if hidden == 0 {
-                return Err(Error::MessageNotFound(id)); // a concurrent delete won
-            }
-            let now = super::find_current(conn, id)?.ok_or(Error::MessageNotFound(id))?;
-            let unread_lost = i64::from(!as_sender && now.message.is_unread());
-            let side = conv::table.find((user, partner));
-            // This UPDATE also locks the row, so the next statement sees every
-            // message committed before it.
-            super::statement(
-                diesel::update(side).set(conv::unread_count.eq(conv::unread_count - unread_lost)),
-            )
-            .execute(conn)?;
-            let (lo, hi) = conversation_key(user, partner);
-            let latest_visible = dm::table
-                .filter(in_conversation(lo, hi))
-                .filter(visible_in_own_conversation(user))
-                .select(dm::id)
-                .order(newest_first())
-                .limit(1)
-                .single_value();
-            super::statement(diesel::update(side).set(conv::last_message_id.eq(latest_visible)))
-                .execute(conn)?;
-            if now.deleted_by_sender && now.deleted_by_recipient {
-                super::statement(diesel::delete(dm::table.find(id))).execute(conn)?;
-            }
-            Ok(())
+                .execute(conn)
+                .await?;
+                let (lo, hi) = conversation_key(user, partner);
+                let latest_visible = dm::table
+                    .filter(in_conversation(lo, hi))
+                    .filter(visible_in_own_conversation(user))
+                    .select(dm::id)
+                    .order(newest_first())
+                    .limit(1)
+                    .single_value();
+                super::statement(
+                    diesel::update(side).set(conv::last_message_id.eq(latest_visible)),
+                )
+                .execute(conn)
+                .await?;
+                if now.deleted_by_sender && now.deleted_by_recipient {
+                    super::statement(diesel::delete(dm::table.find(id)))
+                        .execute(conn)
+                        .await?;
+                }
+                Ok(())
+            })
         })
+        .await
     }
 
-    fn block(&mut self, user: UserId, blocked: UserId) -> Result<()> {
+    async fn block(&mut self, user: UserId, blocked: UserId) -> Result<()> {
         if user == blocked {
             return Err(Error::SelfBlock { user });
         }
@@ -379,36 +434,46 @@ impl Operations for Conn {
                 ))
                 .on_conflict_do_nothing(),
         )
-        .execute(self)?;
+        .execute(self)
+        .await?;
         Ok(())
     }
 
-    fn unblock(&mut self, user: UserId, blocked: UserId) -> Result<()> {
-        super::statement(diesel::delete(blocks::table.find((user, blocked)))).execute(self)?;
+    async fn unblock(&mut self, user: UserId, blocked: UserId) -> Result<()> {
+        super::statement(diesel::delete(blocks::table.find((user, blocked))))
+            .execute(self)
+            .await?;
         Ok(())
     }
 
-    fn purge(&mut self, user: UserId) -> Result<u64> {
+    async fn purge(&mut self, user: UserId) -> Result<u64> {
         super::write_transaction(self, |conn| {
-            let messages = super::statement(diesel::delete(
-                dm::table.filter(dm::user_lo.eq(user).or(dm::user_hi.eq(user))),
-            ))
-            .execute(conn)?;
-            super::statement(diesel::delete(
-                conv::table.filter(conv::owner_id.eq(user).or(conv::partner_id.eq(user))),
-            ))
-            .execute(conn)?;
-            super::statement(diesel::delete(
-                blocks::table.filter(blocks::blocker_id.eq(user).or(blocks::blocked_id.eq(user))),
-            ))
-            .execute(conn)?;
-            Ok(u64::try_from(messages).unwrap_or(u64::MAX))
+            Body::new(async move {
+                let messages = super::statement(diesel::delete(
+                    dm::table.filter(dm::user_lo.eq(user).or(dm::user_hi.eq(user))),
+                ))
+                .execute(conn)
+                .await?;
+                super::statement(diesel::delete(
+                    conv::table.filter(conv::owner_id.eq(user).or(conv::partner_id.eq(user))),
+                ))
+                .execute(conn)
+                .await?;
+                super::statement(diesel::delete(
+                    blocks::table
+                        .filter(blocks::blocker_id.eq(user).or(blocks::blocked_id.eq(user))),
+                ))
+                .execute(conn)
+                .await?;
+                Ok(u64::try_from(messages).unwrap_or(u64::MAX))
+            })
         })
+        .await
     }
 }
 
 /// The message with its deletion flags.
-pub(super) fn find_stored(
+pub(super) async fn find_stored(
     conn: &mut Conn,
     id: MessageId,
 ) -> diesel::QueryResult<Option<crate::message::StoredMessage>> {
@@ -419,30 +484,32 @@ pub(super) fn find_stored(
             .limit(1),
     )
     .get_result(conn)
+    .await
     .optional()
 }
 
 /// Marks read what `scope` selects and keeps the unread counters in step.
-fn mark_read_and_count(conn: &mut Conn, scope: ReadScope<'_>) -> QueryResult<Vec<Message>> {
-    let unread = dm::read_at
-        .is_null()
-        .and(dm::deleted_by_recipient.eq(false));
-    let filter: MarkFilter<<Conn as Connection>::Backend> = match scope {
-        ReadScope::Message(id) => Box::new(dm::id.eq(id).and(unread)),
-        ReadScope::Messages { reader, ids } => Box::new(
-            dm::recipient_id
+async fn mark_read_and_count(conn: &mut Conn, scope: ReadScope<'_>) -> QueryResult<Vec<Message>> {
+    let at = crate::timestamp::now();
+    let mut marked = match scope {
+        ReadScope::Message(id) => {
+            super::mark_read_returning(conn, dm::id.eq(id).and(markable()), at).await?
+        }
+        ReadScope::Messages { reader, ids } => {
+            let filter = dm::recipient_id
                 .eq(reader)
                 .and(dm::id.eq_any(ids.to_vec()))
-                .and(unread),
-        ),
-        ReadScope::From { reader, partner } => Box::new(
-            dm::recipient_id
+                .and(markable());
+            super::mark_read_returning(conn, filter, at).await?
+        }
+        ReadScope::From { reader, partner } => {
+            let filter = dm::recipient_id
                 .eq(reader)
                 .and(dm::sender_id.eq(partner))
-                .and(unread),
-        ),
+                .and(markable());
+            super::mark_read_returning(conn, filter, at).await?
+        }
     };
-    let mut marked = super::mark_read_returning(conn, filter, crate::timestamp::now())?;
     marked.sort_unstable_by_key(|m| m.id);
     let mut per_side = std::collections::BTreeMap::<(UserId, UserId), i64>::new();
     for m in &marked {
@@ -453,7 +520,8 @@ fn mark_read_and_count(conn: &mut Conn, scope: ReadScope<'_>) -> QueryResult<Vec
             diesel::update(conv::table.find(side))
                 .set(conv::unread_count.eq(conv::unread_count - n)),
         )
-        .execute(conn)?;
+        .execute(conn)
+        .await?;
     }
     Ok(marked)
 }

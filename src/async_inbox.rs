@@ -1,0 +1,251 @@
+//! The async facade: [`Inbox`]'s operations on diesel-async's connections.
+
+use crate::connection::AsyncInboxConnection;
+use crate::inbox::formatted;
+use crate::{
+    ConversationQuery, ConversationSummary, ConversationsQuery, Inbox, InboxBuilder, Message,
+    MessageId, Result, Signals, UserId,
+};
+
+/// [`Inbox`] for async services: the same operations, under the same names and with the
+/// same arguments, as `async fn`s on diesel-async's connections.
+///
+/// Semantics, errors, retries and signals are exactly those of [`Inbox`]: each call runs
+/// in a transaction of its own (a savepoint inside yours), and handlers run after the
+/// write committed, before the future completes. Every future is `Send`, so an axum or
+/// actix-web handler can await it; build one `AsyncInbox` at start-up and share it in an
+/// `Arc` or by reference.
+///
+/// Transactions that lost a race are retried after a short wait on tokio's timer, so the
+/// runtime needs its time driver (`#[tokio::main]` and `#[tokio::test]` enable it). A
+/// future dropped before it completes (a client gone) leaves the connection inside the
+/// inbox's transaction: diesel-async's pools see that and discard the connection; drop a
+/// bare connection in that case. On SQLite the operation runs whole on a blocking thread
+/// and completes there either way; a dropped future then only misses its signals.
+///
+/// ```
+/// # #[cfg(feature = "sqlite")]
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use diesel::SqliteConnection;
+/// use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+/// use diesel_async::AsyncConnection;
+/// use directmessages::{AsyncInbox, ConversationQuery};
+///
+/// let mut conn = SyncConnectionWrapper::<SqliteConnection>::establish(":memory:").await?;
+/// directmessages::run_migrations_async(&mut conn).await?;
+///
+/// let inbox = AsyncInbox::new();
+/// inbox.signals().on_message_read(|e| println!("{} read {}", e.recipient, e.message.id));
+/// let hello = inbox.send_message(&mut conn, 1, 2, "Hello Bob").await?;
+/// assert_eq!(inbox.unread_count(&mut conn, 2).await?, 1);
+/// inbox.read_message_as(&mut conn, 2, hello.id).await?;
+/// let page = inbox.conversation(&mut conn, 2, 1, ConversationQuery::new()).await?;
+/// assert!(page[0].read_at.is_some());
+/// # Ok(()) }
+/// # #[cfg(not(feature = "sqlite"))] fn main() {}
+/// ```
+#[derive(Debug, Default)]
+#[cfg_attr(docsrs, doc(cfg(feature = "diesel-async")))]
+pub struct AsyncInbox {
+    inbox: Inbox,
+}
+
+impl From<Inbox> for AsyncInbox {
+    /// The same limits and the same registered handlers.
+    fn from(inbox: Inbox) -> Self {
+        Self { inbox }
+    }
+}
+
+impl InboxBuilder {
+    /// The [`AsyncInbox`], with no signal handlers yet.
+    #[cfg_attr(docsrs, doc(cfg(feature = "diesel-async")))]
+    pub fn build_async(self) -> AsyncInbox {
+        AsyncInbox::from(self.build())
+    }
+}
+
+impl AsyncInbox {
+    /// An async inbox with the default limits; [`Inbox::builder`] and
+    /// [`InboxBuilder::build_async`] configure one.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The longest message this inbox accepts, in `char`s.
+    pub fn max_message_chars(&self) -> usize {
+        self.inbox.max_message_chars()
+    }
+
+    /// The handlers this inbox calls.
+    pub fn signals(&self) -> &Signals {
+        self.inbox.signals()
+    }
+
+    /// As [`Inbox::validate`].
+    pub fn validate(&self, sender: UserId, recipient: UserId, content: &str) -> Result<()> {
+        self.inbox.validate(sender, recipient, content)
+    }
+
+    /// As [`Inbox::send_message`].
+    pub async fn send_message<C: AsyncInboxConnection>(
+        &self,
+        conn: &mut C,
+        sender: UserId,
+        recipient: UserId,
+        content: &str,
+    ) -> Result<Message> {
+        let ops = conn.operations();
+        self.inbox.send_on(ops, sender, recipient, content).await
+    }
+
+    /// As [`Inbox::unread_messages`].
+    pub async fn unread_messages<C: AsyncInboxConnection>(
+        &self,
+        conn: &mut C,
+        user: UserId,
+    ) -> Result<Vec<Message>> {
+        self.inbox.unread_messages_on(conn.operations(), user).await
+    }
+
+    /// As [`Inbox::unread_count`].
+    pub async fn unread_count<C: AsyncInboxConnection>(
+        &self,
+        conn: &mut C,
+        user: UserId,
+    ) -> Result<i64> {
+        self.inbox.unread_count_on(conn.operations(), user).await
+    }
+
+    /// As [`Inbox::read_message`].
+    pub async fn read_message<C: AsyncInboxConnection>(
+        &self,
+        conn: &mut C,
+        id: MessageId,
+    ) -> Result<Message> {
+        self.inbox.read_on(conn.operations(), id, None).await
+    }
+
+    /// As [`Inbox::read_message_as`].
+    pub async fn read_message_as<C: AsyncInboxConnection>(
+        &self,
+        conn: &mut C,
+        reader: UserId,
+        id: MessageId,
+    ) -> Result<Message> {
+        self.inbox
+            .read_on(conn.operations(), id, Some(reader))
+            .await
+    }
+
+    /// As [`Inbox::read_message_formatted`].
+    pub async fn read_message_formatted<C: AsyncInboxConnection>(
+        &self,
+        conn: &mut C,
+        id: MessageId,
+        sender_name: impl FnOnce(UserId) -> String + Send,
+    ) -> Result<String> {
+        let message = self.read_message(conn, id).await?;
+        Ok(formatted(&message, sender_name))
+    }
+
+    /// As [`Inbox::conversation_partners`].
+    pub async fn conversation_partners<C: AsyncInboxConnection>(
+        &self,
+        conn: &mut C,
+        user: UserId,
+    ) -> Result<Vec<UserId>> {
+        self.inbox
+            .conversation_partners_on(conn.operations(), user)
+            .await
+    }
+
+    /// As [`Inbox::conversation`].
+    pub async fn conversation<C: AsyncInboxConnection>(
+        &self,
+        conn: &mut C,
+        user: UserId,
+        partner: UserId,
+        query: ConversationQuery,
+    ) -> Result<Vec<Message>> {
+        self.inbox
+            .conversation_on(conn.operations(), user, partner, query)
+            .await
+    }
+
+    /// As [`Inbox::conversations`].
+    pub async fn conversations<C: AsyncInboxConnection>(
+        &self,
+        conn: &mut C,
+        user: UserId,
+        query: ConversationsQuery,
+    ) -> Result<Vec<ConversationSummary>> {
+        self.inbox
+            .conversations_on(conn.operations(), user, query)
+            .await
+    }
+
+    /// As [`Inbox::mark_conversation_read`].
+    pub async fn mark_conversation_read<C: AsyncInboxConnection>(
+        &self,
+        conn: &mut C,
+        user: UserId,
+        partner: UserId,
+    ) -> Result<usize> {
+        self.inbox
+            .mark_conversation_read_on(conn.operations(), user, partner)
+            .await
+    }
+
+    /// As [`Inbox::delete_message`].
+    pub async fn delete_message<C: AsyncInboxConnection>(
+        &self,
+        conn: &mut C,
+        user: UserId,
+        id: MessageId,
+    ) -> Result<()> {
+        crate::operations::Operations::delete(conn.operations(), user, id).await
+    }
+
+    /// As [`Inbox::block_user`].
+    pub async fn block_user<C: AsyncInboxConnection>(
+        &self,
+        conn: &mut C,
+        user: UserId,
+        blocked: UserId,
+    ) -> Result<()> {
+        crate::operations::Operations::block(conn.operations(), user, blocked).await
+    }
+
+    /// As [`Inbox::unblock_user`].
+    pub async fn unblock_user<C: AsyncInboxConnection>(
+        &self,
+        conn: &mut C,
+        user: UserId,
+        blocked: UserId,
+    ) -> Result<()> {
+        crate::operations::Operations::unblock(conn.operations(), user, blocked).await
+    }
+
+    /// As [`Inbox::is_blocked`].
+    pub async fn is_blocked<C: AsyncInboxConnection>(
+        &self,
+        conn: &mut C,
+        user: UserId,
+        other: UserId,
+    ) -> Result<bool> {
+        self.inbox
+            .is_blocked_on(conn.operations(), user, other)
+            .await
+    }
+
+    /// As [`Inbox::purge_user`].
+    pub async fn purge_user<C: AsyncInboxConnection>(
+        &self,
+        conn: &mut C,
+        user: UserId,
+    ) -> Result<u64> {
+        crate::operations::Operations::purge(conn.operations(), user).await
+    }
+}

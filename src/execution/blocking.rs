@@ -1,0 +1,132 @@
+//! The blocking flavour: the shared `async` text on Diesel's own connections.
+//!
+//! Every future this flavour hands out has done its work when it is created, so the
+//! operation built from them never waits: [`run`] polls it once, on the caller's thread.
+
+use std::future::{ready, Future, Ready};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, TransactionManager, TransactionManagerStatus};
+use diesel::query_dsl::methods::ExecuteDsl;
+use diesel::query_dsl::LoadQuery;
+use diesel::{Connection, QueryResult};
+
+/// Runs an operation of the blocking flavour to its end on this thread.
+///
+/// Its futures are all ready when created, so the first poll completes it; should one
+/// ever not be, it is polled again rather than lost.
+pub(crate) fn run<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut context = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+        std::thread::yield_now();
+    }
+}
+
+/// Diesel's `RunQueryDsl`, with each result handed out as a ready future.
+pub(crate) trait RunQueryDsl<Conn>: diesel::RunQueryDsl<Conn> + Sized {
+    /// Runs the statement; the number of rows it changed.
+    fn execute(self, conn: &mut Conn) -> Ready<QueryResult<usize>>
+    where
+        Conn: Connection,
+        Self: ExecuteDsl<Conn>,
+    {
+        ready(diesel::RunQueryDsl::execute(self, conn))
+    }
+
+    /// Runs the query; every row.
+    fn load<'query, U>(self, conn: &mut Conn) -> Ready<QueryResult<Vec<U>>>
+    where
+        Self: LoadQuery<'query, Conn, U>,
+    {
+        ready(diesel::RunQueryDsl::load(self, conn))
+    }
+
+    /// Runs the query; its first row, `NotFound` without one.
+    fn get_result<'query, U>(self, conn: &mut Conn) -> Ready<QueryResult<U>>
+    where
+        Self: LoadQuery<'query, Conn, U>,
+    {
+        ready(diesel::RunQueryDsl::get_result(self, conn))
+    }
+}
+
+impl<T: diesel::RunQueryDsl<Conn>, Conn> RunQueryDsl<Conn> for T {}
+
+/// The connections of this flavour whose transactions the operations drive.
+pub(crate) trait Conn: Connection<TransactionManager = AnsiTransactionManager> {}
+
+impl<C: Connection<TransactionManager = AnsiTransactionManager>> Conn for C {}
+
+/// Opens a transaction, or a savepoint inside one.
+pub(crate) fn begin<C: Conn>(conn: &mut C) -> Ready<QueryResult<()>> {
+    ready(AnsiTransactionManager::begin_transaction(conn))
+}
+
+/// Opens the outermost transaction with `sql` (e.g. `BEGIN IMMEDIATE`).
+pub(crate) fn begin_with<C: Conn>(conn: &mut C, sql: &str) -> Ready<QueryResult<()>> {
+    ready(AnsiTransactionManager::begin_transaction_sql(conn, sql))
+}
+
+/// Commits the innermost transaction or savepoint.
+pub(crate) fn commit<C: Conn>(conn: &mut C) -> Ready<QueryResult<()>> {
+    ready(AnsiTransactionManager::commit_transaction(conn))
+}
+
+/// Rolls back the innermost transaction or savepoint.
+pub(crate) fn rollback<C: Conn>(conn: &mut C) -> Ready<QueryResult<()>> {
+    ready(AnsiTransactionManager::rollback_transaction(conn))
+}
+
+/// Diesel's record of the connection's transactions.
+pub(crate) fn status<C: Conn>(conn: &mut C) -> &mut TransactionManagerStatus {
+    AnsiTransactionManager::transaction_manager_status_mut(conn)
+}
+
+/// Runs SQL without binds or results.
+pub(crate) fn batch_execute<C: Conn>(conn: &mut C, sql: &str) -> Ready<QueryResult<()>> {
+    ready(conn.batch_execute(sql))
+}
+
+/// Waits on this thread.
+pub(crate) fn sleep(duration: Duration) -> Ready<()> {
+    std::thread::sleep(duration);
+    ready(())
+}
+
+/// SQLite's connection, for the dialect mounted below.
+#[cfg(feature = "sqlite")]
+type SqliteConn = diesel::SqliteConnection;
+#[cfg(feature = "sqlite")]
+crate::connection::inbox_connection!(SqliteConn);
+#[cfg(feature = "sqlite")]
+// Mounted once per flavour, on purpose: the same text for each connection type.
+#[allow(clippy::duplicate_mod)]
+#[path = "../dialect/sqlite.rs"]
+mod sqlite;
+
+/// PostgreSQL's connection, for the dialect mounted below.
+#[cfg(feature = "postgres")]
+type PgConn = diesel::PgConnection;
+#[cfg(feature = "postgres")]
+crate::connection::inbox_connection!(PgConn);
+#[cfg(feature = "postgres")]
+// Mounted once per flavour, on purpose: the same text for each connection type.
+#[allow(clippy::duplicate_mod)]
+#[path = "../dialect/postgres.rs"]
+mod postgres;
+
+/// MySQL's connection, for the dialect mounted below.
+#[cfg(feature = "mysql")]
+type MysqlConn = diesel::MysqlConnection;
+#[cfg(feature = "mysql")]
+crate::connection::inbox_connection!(MysqlConn);
+#[cfg(feature = "mysql")]
+// Mounted once per flavour, on purpose: the same text for each connection type.
+#[allow(clippy::duplicate_mod)]
+#[path = "../dialect/mysql.rs"]
+mod mysql;

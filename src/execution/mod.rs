@@ -1,0 +1,16 @@
+//! The two ways the operations run: `blocking` on Diesel's connections, `asynchronous` on
+//! diesel-async's. The operations are written once, as `async fn`s (see
+//! `src/operations/queries.rs`); each flavour brings what they await:
+//!
+//! - `RunQueryDsl`, whose `load`, `get_result` and `execute` return futures: diesel-async's
+//!   own, or, on the blocking flavour, ones that ran the statement already and are ready
+//!   at once, so [`blocking::run`] completes the whole operation in one poll;
+//! - transaction control (`begin`, `commit`, `rollback`, the transaction status) through
+//!   each side's `AnsiTransactionManager`;
+//! - `batch_execute` and `sleep` (between retries).
+
+pub(crate) mod blocking;
+
+// SQLite's async connection runs the blocking flavour on a blocking thread.
+#[cfg(all(feature = "diesel-async", any(feature = "postgres", feature = "mysql")))]
+pub(crate) mod asynchronous;
