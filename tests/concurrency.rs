@@ -9,12 +9,12 @@ use std::thread;
 
 use directmessages::{ConversationQuery, Inbox};
 
-use common::{Probe, ReadLog, TestDb};
+use common::{Probe, ReadLog, Subject, TestConn, TestPool};
 
 const THREADS: usize = 8;
 
-fn eight_readers_fire_message_read_once_per_message<D: TestDb>(db: &D) {
-    let inbox = Inbox::new();
+fn eight_readers_fire_message_read_once_per_message<D: Subject>(db: &D) {
+    let inbox = D::inbox(Inbox::new());
     let fired = Arc::new(Mutex::new(HashMap::<i64, usize>::new()));
     let sink = Arc::clone(&fired);
     inbox.signals().on_message_read(move |e| {
@@ -82,9 +82,9 @@ fn eight_readers_fire_message_read_once_per_message<D: TestDb>(db: &D) {
     assert_eq!(conn.conversation_rows(), conn.expected_conversation_rows());
 }
 
-fn eight_senders_store_every_message<D: TestDb>(db: &D) {
+fn eight_senders_store_every_message<D: Subject>(db: &D) {
     const PER_THREAD: usize = 1_000;
-    let inbox = Inbox::new();
+    let inbox = D::inbox(Inbox::new());
     let pool = db.pool(THREADS as u32);
     let start = Barrier::new(THREADS);
     let all_ids: Vec<i64> = thread::scope(|s| {
@@ -140,8 +140,8 @@ fn eight_senders_store_every_message<D: TestDb>(db: &D) {
     );
 }
 
-fn keyset_pages_stay_exact_while_others_insert<D: TestDb>(db: &D) {
-    let inbox = Inbox::new();
+fn keyset_pages_stay_exact_while_others_insert<D: Subject>(db: &D) {
+    let inbox = D::inbox(Inbox::new());
     let mut conn = db.conn();
     let older: Vec<i64> = (0..200)
         .map(|i| {
@@ -196,9 +196,9 @@ fn keyset_pages_stay_exact_while_others_insert<D: TestDb>(db: &D) {
     assert_eq!(conn.conversation_rows(), conn.expected_conversation_rows());
 }
 
-fn read_all_races_new_messages_without_losing_one<D: TestDb>(db: &D) {
-    let inbox = Inbox::new();
-    let fired = ReadLog::on(&inbox);
+fn read_all_races_new_messages_without_losing_one<D: Subject>(db: &D) {
+    let inbox = D::inbox(Inbox::new());
+    let fired = ReadLog::on(inbox.signals());
     let pool = db.pool(2);
     let sent: Vec<i64> = thread::scope(|s| {
         let (pool, inbox) = (&pool, &inbox);
@@ -235,11 +235,11 @@ fn read_all_races_new_messages_without_losing_one<D: TestDb>(db: &D) {
 
 /// Sixteen threads sending among forty users: new conversations are created while others
 /// are written, from both ends; not one send may surface a transient conflict.
-fn sixteen_senders_creating_conversations_never_see_a_conflict<D: TestDb>(db: &D) {
+fn sixteen_senders_creating_conversations_never_see_a_conflict<D: Subject>(db: &D) {
     const SENDERS: usize = 16;
     const PER_THREAD: usize = 150;
     const USERS: i64 = 40;
-    let inbox = Inbox::new();
+    let inbox = D::inbox(Inbox::new());
     let pool = db.pool(SENDERS as u32);
     let start = Barrier::new(SENDERS);
     let sent: usize = thread::scope(|s| {
@@ -280,12 +280,11 @@ fn sixteen_senders_creating_conversations_never_see_a_conflict<D: TestDb>(db: &D
 
 /// A sender that stopped inside its own transaction holds its conversation: a second
 /// sender waits for it, and a poller never sees a message behind its cursor.
-fn a_poller_misses_nothing_while_a_sender_waits_inside_its_transaction<D: TestDb>(db: &D) {
-    use diesel::Connection;
+fn a_poller_misses_nothing_while_a_sender_waits_inside_its_transaction<D: Subject>(db: &D) {
     use std::sync::mpsc;
     use std::time::Duration;
 
-    let inbox = Inbox::new();
+    let inbox = D::inbox(Inbox::new());
     let mut poller = db.conn();
     let start = inbox.send_message(&mut poller, 1, 2, "start").unwrap();
     let (sent_tx, sent) = mpsc::channel();
@@ -329,10 +328,10 @@ fn a_poller_misses_nothing_while_a_sender_waits_inside_its_transaction<D: TestDb
 
 /// Polling one conversation with `after(cursor)` while four senders write to it sees every
 /// message, in id order, exactly once.
-fn polling_after_the_cursor_sees_every_message_once<D: TestDb>(db: &D) {
+fn polling_after_the_cursor_sees_every_message_once<D: Subject>(db: &D) {
     const WRITERS: usize = 4;
     const PER_WRITER: usize = 150;
-    let inbox = Inbox::new();
+    let inbox = D::inbox(Inbox::new());
     let pool = db.pool(WRITERS as u32 + 1);
     let done = AtomicBool::new(false);
     let seen: Vec<i64> = thread::scope(|s| {
@@ -376,6 +375,7 @@ fn polling_after_the_cursor_sees_every_message_once<D: TestDb>(db: &D) {
 }
 
 backend_suite!(
+    flavours:
     sixteen_senders_creating_conversations_never_see_a_conflict,
     a_poller_misses_nothing_while_a_sender_waits_inside_its_transaction,
     polling_after_the_cursor_sees_every_message_once,
@@ -389,6 +389,7 @@ backend_suite!(
 #[cfg(feature = "r2d2")]
 mod pooled {
     use super::*;
+    use common::TestDb;
 
     fn a_pooled_connection_is_an_inbox_connection<D: TestDb>(db: &D) {
         let inbox = Inbox::new();

@@ -232,6 +232,7 @@ fn polling_one_node_sees_every_message_the_other_writes_once_in_order() {
             poller.join().unwrap()
         });
         let mut conn = cluster.synced_conn(0);
+        let inbox = common::TestInbox::Blocking(inbox);
         common::assert_polled_whole_conversation(&inbox, &mut conn, &seen, 2 * PER_WRITER);
     });
 }

@@ -38,7 +38,7 @@ fn row_lock_waits(conn: &mut MysqlConnection) -> i64 {
 fn a_read_all_that_loses_a_deadlock_is_retried_to_completion() {
     common::run::<MysqlDb>(|db| {
         let inbox = Arc::new(Inbox::new());
-        let fired = ReadLog::on(&inbox);
+        let fired = ReadLog::on(inbox.signals());
         let mut conn = db.conn();
         let ids: Vec<i64> = ["a", "b", "c"]
             .iter()

@@ -6,13 +6,12 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 
 use chrono::{Duration, SubsecRound, TimeZone, Timelike, Utc};
-use diesel::Connection;
 use directmessages::{ConversationQuery, ConversationsQuery, Error, Inbox, Message};
 
-use common::{Probe, ReadLog, TestDb};
+use common::{Probe, ReadLog, Subject, TestConn, TestInbox};
 
 /// Records every `message_sent` and `message_read` as `("sent" | "read", id)`.
-fn recorded(inbox: &Inbox) -> Arc<Mutex<Vec<(&'static str, i64)>>> {
+fn recorded(inbox: &TestInbox) -> Arc<Mutex<Vec<(&'static str, i64)>>> {
     let log = Arc::new(Mutex::new(Vec::new()));
     let sent = Arc::clone(&log);
     inbox
@@ -35,9 +34,9 @@ fn ids(messages: &[Message]) -> Vec<i64> {
 
 // ------------------------------------------------------------------ sending
 
-fn send_message_returns_the_stored_row<D: TestDb>(db: &D) {
+fn send_message_returns_the_stored_row<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = Inbox::new();
+    let inbox = D::inbox(Inbox::new());
     let before = Utc::now();
     let sent = inbox.send_message(&mut conn, 1, 2, "Hello").unwrap();
     assert_eq!(
@@ -53,10 +52,10 @@ fn send_message_returns_the_stored_row<D: TestDb>(db: &D) {
     assert_eq!(stored, vec![sent]);
 }
 
-fn timestamps_are_utc_to_the_microsecond<D: TestDb>(db: &D) {
+fn timestamps_are_utc_to_the_microsecond<D: Subject>(db: &D) {
     // The harness sets a non-UTC session time zone on every connection.
     let mut conn = db.conn();
-    let inbox = Inbox::new();
+    let inbox = D::inbox(Inbox::new());
     let sent: Vec<Message> = (0..5)
         .map(|i| {
             inbox
@@ -92,9 +91,9 @@ fn timestamps_are_utc_to_the_microsecond<D: TestDb>(db: &D) {
     assert_eq!(stored.read_at, Some(read_at));
 }
 
-fn host_queries_filter_timestamp_columns_with_utc_timestamp<D: TestDb>(db: &D) {
+fn host_queries_filter_timestamp_columns_with_utc_timestamp<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = Inbox::new();
+    let inbox = D::inbox(Inbox::new());
     let old = inbox.send_message(&mut conn, 1, 2, "old").unwrap();
     let new = inbox.send_message(&mut conn, 1, 2, "new").unwrap();
     let t = Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap() + Duration::microseconds(250_001);
@@ -107,9 +106,9 @@ fn host_queries_filter_timestamp_columns_with_utc_timestamp<D: TestDb>(db: &D) {
     assert_eq!(conn.count_sent_after(t), 0);
 }
 
-fn ids_increase_and_are_never_reused<D: TestDb>(db: &D) {
+fn ids_increase_and_are_never_reused<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = Inbox::new();
+    let inbox = D::inbox(Inbox::new());
     let a = inbox.send_message(&mut conn, 1, 2, "a").unwrap();
     let b = inbox.send_message(&mut conn, 1, 2, "b").unwrap();
     assert!(b.id > a.id);
@@ -119,9 +118,9 @@ fn ids_increase_and_are_never_reused<D: TestDb>(db: &D) {
     assert!(c.id > b.id, "the id of a removed message was reused");
 }
 
-fn message_sent_fires_after_the_write_with_the_stored_row<D: TestDb>(db: &D) {
+fn message_sent_fires_after_the_write_with_the_stored_row<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = Inbox::new();
+    let inbox = D::inbox(Inbox::new());
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&seen);
     inbox.signals().on_message_sent(move |e| {
@@ -133,9 +132,9 @@ fn message_sent_fires_after_the_write_with_the_stored_row<D: TestDb>(db: &D) {
     assert_eq!(*seen.lock().unwrap(), vec![(sent, 7, 9)]);
 }
 
-fn handlers_run_in_registration_order<D: TestDb>(db: &D) {
+fn handlers_run_in_registration_order<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = Inbox::new();
+    let inbox = D::inbox(Inbox::new());
     let order = Arc::new(Mutex::new(Vec::new()));
     for name in ["first", "second", "third"] {
         let order = Arc::clone(&order);
@@ -152,9 +151,9 @@ fn handlers_run_in_registration_order<D: TestDb>(db: &D) {
     assert_eq!(*order.lock().unwrap(), ["first", "second", "third", "read"]);
 }
 
-fn a_handler_may_register_handlers_which_fire_from_the_next_event<D: TestDb>(db: &D) {
+fn a_handler_may_register_handlers_which_fire_from_the_next_event<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = Arc::new(Inbox::new());
+    let inbox = Arc::new(D::inbox(Inbox::new()));
     let log = Arc::new(Mutex::new(Vec::new()));
     let (weak, sink) = (Arc::downgrade(&inbox), Arc::clone(&log));
     inbox.signals().on_message_sent(move |e| {
@@ -173,9 +172,9 @@ fn a_handler_may_register_handlers_which_fire_from_the_next_event<D: TestDb>(db:
     );
 }
 
-fn every_invalid_message_is_a_typed_error_and_stores_nothing<D: TestDb>(db: &D) {
+fn every_invalid_message_is_a_typed_error_and_stores_nothing<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = Inbox::builder().max_message_chars(5).build();
+    let inbox = D::inbox(Inbox::builder().max_message_chars(5).build());
     let log = recorded(&inbox);
     inbox.send_message(&mut conn, 1, 2, "seed").unwrap();
     let before = conn.counts();
@@ -212,9 +211,9 @@ fn every_invalid_message_is_a_typed_error_and_stores_nothing<D: TestDb>(db: &D) 
     );
 }
 
-fn error_messages_name_the_ids_involved<D: TestDb>(db: &D) {
+fn error_messages_name_the_ids_involved<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = Inbox::new();
+    let inbox = D::inbox(Inbox::new());
     let m = inbox.send_message(&mut conn, 1, 2, "x").unwrap();
     let err = inbox.read_message_as(&mut conn, 3, m.id).unwrap_err();
     assert_eq!(
@@ -225,10 +224,10 @@ fn error_messages_name_the_ids_involved<D: TestDb>(db: &D) {
     assert_eq!(err.to_string(), "message 424242 not found");
 }
 
-fn long_messages_round_trip<D: TestDb>(db: &D) {
+fn long_messages_round_trip<D: Subject>(db: &D) {
     // 100,000 two-byte chars: more than MySQL's TEXT holds.
     let mut conn = db.conn();
-    let inbox = Inbox::builder().max_message_chars(100_000).build();
+    let inbox = D::inbox(Inbox::builder().max_message_chars(100_000).build());
     let long = "é".repeat(100_000);
     let sent = inbox.send_message(&mut conn, 1, 2, &long).unwrap();
     assert_eq!(
@@ -237,9 +236,9 @@ fn long_messages_round_trip<D: TestDb>(db: &D) {
     );
 }
 
-fn unicode_round_trips<D: TestDb>(db: &D) {
+fn unicode_round_trips<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = Inbox::new();
+    let inbox = D::inbox(Inbox::new());
     let texts = [
         "emoji 😀🎉👩‍👩‍👧‍👦 flags 🇫🇷",
         "中文 日本語 한국어",
@@ -261,9 +260,9 @@ fn unicode_round_trips<D: TestDb>(db: &D) {
     assert_eq!(contents(&all), texts);
 }
 
-fn a_caller_transaction_can_roll_back_a_send<D: TestDb>(db: &D) {
+fn a_caller_transaction_can_roll_back_a_send<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = Inbox::new();
+    let inbox = D::inbox(Inbox::new());
     let result: Result<(), Error> = conn.transaction(|conn| {
         inbox.send_message(conn, 1, 2, "never mind")?;
         assert_eq!(inbox.unread_count(conn, 2)?, 1);
@@ -277,9 +276,9 @@ fn a_caller_transaction_can_roll_back_a_send<D: TestDb>(db: &D) {
 
 // ------------------------------------------------------------------ reading
 
-fn unread_messages_lists_unread_received_oldest_first<D: TestDb>(db: &D) {
+fn unread_messages_lists_unread_received_oldest_first<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = Inbox::new();
+    let inbox = D::inbox(Inbox::new());
     let a = inbox.send_message(&mut conn, 1, 2, "a").unwrap();
     inbox.send_message(&mut conn, 2, 1, "to 1").unwrap();
     let b = inbox.send_message(&mut conn, 3, 2, "b").unwrap();
@@ -293,9 +292,9 @@ fn unread_messages_lists_unread_received_oldest_first<D: TestDb>(db: &D) {
     assert!(inbox.unread_messages(&mut conn, 99).unwrap().is_empty());
 }
 
-fn read_message_marks_read_and_fires_once<D: TestDb>(db: &D) {
+fn read_message_marks_read_and_fires_once<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = Inbox::new();
+    let inbox = D::inbox(Inbox::new());
     let log = recorded(&inbox);
     let m = inbox.send_message(&mut conn, 1, 2, "x").unwrap();
     let first = inbox.read_message(&mut conn, m.id).unwrap();
@@ -316,9 +315,9 @@ fn read_message_marks_read_and_fires_once<D: TestDb>(db: &D) {
     assert!(inbox.unread_messages(&mut conn, 2).unwrap().is_empty());
 }
 
-fn reading_a_missing_message_is_not_found<D: TestDb>(db: &D) {
+fn reading_a_missing_message_is_not_found<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = Inbox::new();
+    let inbox = D::inbox(Inbox::new());
     assert!(matches!(
         inbox.read_message(&mut conn, 12345),
         Err(Error::MessageNotFound(12345))
@@ -333,9 +332,9 @@ fn reading_a_missing_message_is_not_found<D: TestDb>(db: &D) {
     ));
 }
 
-fn recipient_reading_as_themselves_marks_read<D: TestDb>(db: &D) {
+fn recipient_reading_as_themselves_marks_read<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = Inbox::new();
+    let inbox = D::inbox(Inbox::new());
     let log = recorded(&inbox);
     let m = inbox.send_message(&mut conn, 1, 2, "x").unwrap();
     assert!(inbox
@@ -346,9 +345,9 @@ fn recipient_reading_as_themselves_marks_read<D: TestDb>(db: &D) {
     assert_eq!(log.lock().unwrap().last(), Some(&("read", m.id)));
 }
 
-fn sender_views_without_marking_read<D: TestDb>(db: &D) {
+fn sender_views_without_marking_read<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = Inbox::new();
+    let inbox = D::inbox(Inbox::new());
     let log = recorded(&inbox);
     let m = inbox.send_message(&mut conn, 1, 2, "x").unwrap();
     assert_eq!(inbox.read_message_as(&mut conn, 1, m.id).unwrap(), m);
@@ -356,9 +355,9 @@ fn sender_views_without_marking_read<D: TestDb>(db: &D) {
     assert_eq!(*log.lock().unwrap(), [("sent", m.id)]);
 }
 
-fn stranger_cannot_read_a_message<D: TestDb>(db: &D) {
+fn stranger_cannot_read_a_message<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = Inbox::new();
+    let inbox = D::inbox(Inbox::new());
     let m = inbox.send_message(&mut conn, 1, 2, "private").unwrap();
     assert!(matches!(
         inbox.read_message_as(&mut conn, 3, m.id),
@@ -371,9 +370,9 @@ fn stranger_cannot_read_a_message<D: TestDb>(db: &D) {
     );
 }
 
-fn read_message_formatted_prefixes_the_sender_name<D: TestDb>(db: &D) {
+fn read_message_formatted_prefixes_the_sender_name<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = Inbox::new();
+    let inbox = D::inbox(Inbox::new());
     let m = inbox.send_message(&mut conn, 1, 2, "Hi there").unwrap();
     let text = inbox
         .read_message_formatted(&mut conn, m.id, |id| format!("user{id}"))
@@ -387,9 +386,9 @@ fn read_message_formatted_prefixes_the_sender_name<D: TestDb>(db: &D) {
 
 // ------------------------------------------------------------------ partners and conversations
 
-fn partners_are_listed_once_most_recent_first<D: TestDb>(db: &D) {
+fn partners_are_listed_once_most_recent_first<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = Inbox::new();
+    let inbox = D::inbox(Inbox::new());
     inbox.send_message(&mut conn, 1, 2, "to 2").unwrap();
     inbox.send_message(&mut conn, 3, 1, "from 3").unwrap();
     inbox.send_message(&mut conn, 1, 4, "to 4").unwrap();
@@ -402,9 +401,9 @@ fn partners_are_listed_once_most_recent_first<D: TestDb>(db: &D) {
     assert_eq!(inbox.conversation_partners(&mut conn, 3).unwrap(), [1]);
 }
 
-fn a_user_with_no_messages_has_no_partners<D: TestDb>(db: &D) {
+fn a_user_with_no_messages_has_no_partners<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = Inbox::new();
+    let inbox = D::inbox(Inbox::new());
     inbox.send_message(&mut conn, 1, 2, "x").unwrap();
     assert!(inbox
         .conversation_partners(&mut conn, 42)
@@ -416,9 +415,9 @@ fn a_user_with_no_messages_has_no_partners<D: TestDb>(db: &D) {
         .is_empty());
 }
 
-fn conversation_holds_both_directions_oldest_first<D: TestDb>(db: &D) {
+fn conversation_holds_both_directions_oldest_first<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = Inbox::new();
+    let inbox = D::inbox(Inbox::new());
     inbox.send_message(&mut conn, 1, 2, "one").unwrap();
     inbox.send_message(&mut conn, 2, 1, "two").unwrap();
     inbox.send_message(&mut conn, 1, 3, "elsewhere").unwrap();
@@ -437,9 +436,9 @@ fn conversation_holds_both_directions_oldest_first<D: TestDb>(db: &D) {
         .is_empty());
 }
 
-fn limit_takes_the_oldest_and_reversed_limit_the_latest<D: TestDb>(db: &D) {
+fn limit_takes_the_oldest_and_reversed_limit_the_latest<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = Inbox::new();
+    let inbox = D::inbox(Inbox::new());
     for i in 0..6 {
         inbox
             .send_message(&mut conn, 1 + i % 2, 2 - i % 2, &format!("m{i}"))
@@ -463,9 +462,9 @@ fn limit_takes_the_oldest_and_reversed_limit_the_latest<D: TestDb>(db: &D) {
         .is_empty());
 }
 
-fn keyset_pages_cover_the_conversation_exactly_once<D: TestDb>(db: &D) {
+fn keyset_pages_cover_the_conversation_exactly_once<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = Inbox::new();
+    let inbox = D::inbox(Inbox::new());
     let mut all = Vec::new();
     for i in 0..23 {
         let (from, to) = if i % 3 == 0 { (2, 1) } else { (1, 2) };
@@ -511,9 +510,9 @@ fn keyset_pages_cover_the_conversation_exactly_once<D: TestDb>(db: &D) {
     assert_eq!(ids(&between), &all[4..7]);
 }
 
-fn conversation_mark_read_marks_only_what_the_viewer_received<D: TestDb>(db: &D) {
+fn conversation_mark_read_marks_only_what_the_viewer_received<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = Inbox::new();
+    let inbox = D::inbox(Inbox::new());
     let log = recorded(&inbox);
     let to_2a = inbox.send_message(&mut conn, 1, 2, "to 2 a").unwrap();
     let to_1 = inbox.send_message(&mut conn, 2, 1, "to 1").unwrap();
@@ -566,9 +565,9 @@ fn conversation_mark_read_marks_only_what_the_viewer_received<D: TestDb>(db: &D)
     assert_eq!(conn.conversation_rows(), conn.expected_conversation_rows());
 }
 
-fn conversation_without_mark_read_changes_nothing<D: TestDb>(db: &D) {
+fn conversation_without_mark_read_changes_nothing<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = Inbox::new();
+    let inbox = D::inbox(Inbox::new());
     let m = inbox.send_message(&mut conn, 1, 2, "x").unwrap();
     inbox
         .conversation(&mut conn, 2, 1, ConversationQuery::new())
@@ -576,20 +575,20 @@ fn conversation_without_mark_read_changes_nothing<D: TestDb>(db: &D) {
     assert_eq!(ids(&inbox.unread_messages(&mut conn, 2).unwrap()), [m.id]);
 }
 
-fn migrations_are_idempotent<D: TestDb>(db: &D) {
+fn migrations_are_idempotent<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    directmessages::run_migrations(&mut conn).unwrap();
-    directmessages::run_migrations(&mut conn).unwrap();
-    Inbox::new()
+    common::run_migrations(&mut conn).unwrap();
+    common::run_migrations(&mut conn).unwrap();
+    D::inbox(Inbox::new())
         .send_message(&mut conn, 1, 2, "still works")
         .unwrap();
 }
 
 // ------------------------------------------------------------------ the inbox screen
 
-fn conversations_summarise_each_partner_latest_first<D: TestDb>(db: &D) {
+fn conversations_summarise_each_partner_latest_first<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = Inbox::new();
+    let inbox = D::inbox(Inbox::new());
     inbox.send_message(&mut conn, 2, 1, "2 a").unwrap();
     inbox.send_message(&mut conn, 2, 1, "2 b").unwrap();
     inbox.send_message(&mut conn, 3, 1, "3 a").unwrap();
@@ -608,9 +607,9 @@ fn conversations_summarise_each_partner_latest_first<D: TestDb>(db: &D) {
     assert_eq!((theirs[0].partner, theirs[0].unread_count), (1, 1));
 }
 
-fn conversations_page_by_keyset<D: TestDb>(db: &D) {
+fn conversations_page_by_keyset<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = Inbox::new();
+    let inbox = D::inbox(Inbox::new());
     for partner in 2..=8 {
         inbox.send_message(&mut conn, partner, 1, "hi").unwrap();
     }
@@ -627,9 +626,9 @@ fn conversations_page_by_keyset<D: TestDb>(db: &D) {
     assert_eq!(seen, [8, 7, 6, 5, 4, 3, 2]);
 }
 
-fn mark_conversation_read_marks_everything_from_the_partner<D: TestDb>(db: &D) {
+fn mark_conversation_read_marks_everything_from_the_partner<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = Inbox::new();
+    let inbox = D::inbox(Inbox::new());
     let log = recorded(&inbox);
     let a = inbox.send_message(&mut conn, 2, 1, "a").unwrap();
     let b = inbox.send_message(&mut conn, 2, 1, "b").unwrap();
@@ -657,9 +656,9 @@ fn mark_conversation_read_marks_everything_from_the_partner<D: TestDb>(db: &D) {
     );
 }
 
-fn read_all_while_a_new_message_arrives<D: TestDb>(db: &D) {
+fn read_all_while_a_new_message_arrives<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = Inbox::new();
+    let inbox = D::inbox(Inbox::new());
     inbox.send_message(&mut conn, 2, 1, "a").unwrap();
     assert_eq!(inbox.mark_conversation_read(&mut conn, 1, 2).unwrap(), 1);
     let late = inbox.send_message(&mut db.conn(), 2, 1, "late").unwrap();
@@ -676,9 +675,9 @@ fn read_all_while_a_new_message_arrives<D: TestDb>(db: &D) {
     );
 }
 
-fn delete_hides_a_message_from_one_side_only<D: TestDb>(db: &D) {
+fn delete_hides_a_message_from_one_side_only<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = Inbox::new();
+    let inbox = D::inbox(Inbox::new());
     let a = inbox.send_message(&mut conn, 1, 2, "a").unwrap();
     let b = inbox.send_message(&mut conn, 1, 2, "b").unwrap();
     inbox.delete_message(&mut conn, 2, b.id).unwrap();
@@ -701,9 +700,9 @@ fn delete_hides_a_message_from_one_side_only<D: TestDb>(db: &D) {
     assert_eq!(conn.conversation_rows(), conn.expected_conversation_rows());
 }
 
-fn a_message_both_sides_deleted_is_gone<D: TestDb>(db: &D) {
+fn a_message_both_sides_deleted_is_gone<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = Inbox::new();
+    let inbox = D::inbox(Inbox::new());
     let m = inbox.send_message(&mut conn, 1, 2, "bye").unwrap();
     inbox.delete_message(&mut conn, 1, m.id).unwrap();
     assert_eq!(conn.deletion_flags(m.id), Some((true, false)));
@@ -723,9 +722,9 @@ fn a_message_both_sides_deleted_is_gone<D: TestDb>(db: &D) {
         .is_empty());
 }
 
-fn deleting_the_last_message_shows_the_previous_one<D: TestDb>(db: &D) {
+fn deleting_the_last_message_shows_the_previous_one<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = Inbox::new();
+    let inbox = D::inbox(Inbox::new());
     let first = inbox.send_message(&mut conn, 1, 2, "first").unwrap();
     inbox.send_message(&mut conn, 3, 1, "from 3").unwrap();
     let last = inbox.send_message(&mut conn, 2, 1, "last").unwrap();
@@ -752,9 +751,9 @@ fn deleting_the_last_message_shows_the_previous_one<D: TestDb>(db: &D) {
     assert_eq!(conn.conversation_rows(), conn.expected_conversation_rows());
 }
 
-fn only_a_participant_can_delete_and_only_once<D: TestDb>(db: &D) {
+fn only_a_participant_can_delete_and_only_once<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = Inbox::new();
+    let inbox = D::inbox(Inbox::new());
     let m = inbox.send_message(&mut conn, 1, 2, "x").unwrap();
     let before = conn.counts();
     assert!(matches!(
@@ -774,9 +773,9 @@ fn only_a_participant_can_delete_and_only_once<D: TestDb>(db: &D) {
     assert_eq!(conn.counts(), before);
 }
 
-fn a_blocked_sender_gets_blocked_and_nothing_is_stored<D: TestDb>(db: &D) {
+fn a_blocked_sender_gets_blocked_and_nothing_is_stored<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = Inbox::new();
+    let inbox = D::inbox(Inbox::new());
     let log = recorded(&inbox);
     inbox
         .send_message(&mut conn, 2, 1, "before the block")
@@ -798,9 +797,9 @@ fn a_blocked_sender_gets_blocked_and_nothing_is_stored<D: TestDb>(db: &D) {
         .unwrap();
 }
 
-fn blocking_keeps_history_but_not_unread_counts<D: TestDb>(db: &D) {
+fn blocking_keeps_history_but_not_unread_counts<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = Inbox::new();
+    let inbox = D::inbox(Inbox::new());
     let old = inbox.send_message(&mut conn, 2, 1, "old").unwrap();
     inbox.send_message(&mut conn, 3, 1, "from 3").unwrap();
     inbox.block_user(&mut conn, 1, 2).unwrap();
@@ -825,9 +824,9 @@ fn blocking_keeps_history_but_not_unread_counts<D: TestDb>(db: &D) {
     );
 }
 
-fn block_then_unblock<D: TestDb>(db: &D) {
+fn block_then_unblock<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = Inbox::new();
+    let inbox = D::inbox(Inbox::new());
     inbox.send_message(&mut conn, 2, 1, "unread").unwrap();
     inbox.block_user(&mut conn, 1, 2).unwrap();
     inbox.block_user(&mut conn, 1, 2).unwrap(); // twice is once
@@ -844,9 +843,9 @@ fn block_then_unblock<D: TestDb>(db: &D) {
     inbox.unblock_user(&mut conn, 1, 2).unwrap(); // unblocking nothing is fine
 }
 
-fn blocking_oneself_is_an_error<D: TestDb>(db: &D) {
+fn blocking_oneself_is_an_error<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = Inbox::new();
+    let inbox = D::inbox(Inbox::new());
     assert!(matches!(
         inbox.block_user(&mut conn, 4, 4),
         Err(Error::SelfBlock { user: 4 })
@@ -854,9 +853,9 @@ fn blocking_oneself_is_an_error<D: TestDb>(db: &D) {
     assert_eq!(conn.counts(), (0, 0, 0));
 }
 
-fn a_before_send_policy_can_veto_and_nothing_is_stored<D: TestDb>(db: &D) {
+fn a_before_send_policy_can_veto_and_nothing_is_stored<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = Inbox::new();
+    let inbox = D::inbox(Inbox::new());
     let log = recorded(&inbox);
     let calls = Arc::new(Mutex::new(Vec::new()));
     let seen = Arc::clone(&calls);
@@ -891,9 +890,9 @@ fn a_before_send_policy_can_veto_and_nothing_is_stored<D: TestDb>(db: &D) {
     assert_eq!(calls.lock().unwrap().len(), 1);
 }
 
-fn purge_user_removes_everything_of_that_user<D: TestDb>(db: &D) {
+fn purge_user_removes_everything_of_that_user<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = Inbox::new();
+    let inbox = D::inbox(Inbox::new());
     inbox.send_message(&mut conn, 1, 2, "a").unwrap();
     inbox.send_message(&mut conn, 2, 1, "b").unwrap();
     inbox.send_message(&mut conn, 3, 1, "c").unwrap();
@@ -916,9 +915,9 @@ fn purge_user_removes_everything_of_that_user<D: TestDb>(db: &D) {
 
 // ------------------------------------------------------------------ handlers that panic
 
-fn a_panicking_handler_stops_no_other_handler<D: TestDb>(db: &D) {
+fn a_panicking_handler_stops_no_other_handler<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = Inbox::new();
+    let inbox = D::inbox(Inbox::new());
     inbox
         .signals()
         .on_message_sent(|_| panic!("a handler that fails"));
@@ -938,9 +937,9 @@ fn a_panicking_handler_stops_no_other_handler<D: TestDb>(db: &D) {
     );
 }
 
-fn every_message_of_a_batch_reaches_every_handler_despite_a_panic<D: TestDb>(db: &D) {
+fn every_message_of_a_batch_reaches_every_handler_despite_a_panic<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = Inbox::new();
+    let inbox = D::inbox(Inbox::new());
     let first: Vec<i64> = (0..3)
         .map(|i| {
             inbox
@@ -955,7 +954,7 @@ fn every_message_of_a_batch_reaches_every_handler_despite_a_panic<D: TestDb>(db:
             panic!("a handler that fails on one message");
         }
     });
-    let fired = ReadLog::on(&inbox);
+    let fired = ReadLog::on(inbox.signals());
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         inbox.mark_conversation_read(&mut conn, 1, 2)
     }));
@@ -989,12 +988,12 @@ fn every_message_of_a_batch_reaches_every_handler_despite_a_panic<D: TestDb>(db:
 
 // ------------------------------------------------------------------ big batches
 
-fn a_marked_page_above_the_chunk_size_comes_back_read<D: TestDb>(db: &D) {
+fn a_marked_page_above_the_chunk_size_comes_back_read<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = Inbox::new();
+    let inbox = D::inbox(Inbox::new());
     conn.seed_unread(2, 1, 1_500);
     conn.seed_unread(1, 2, 10);
-    let fired = ReadLog::on(&inbox);
+    let fired = ReadLog::on(inbox.signals());
     let page = inbox
         .conversation(
             &mut conn,
@@ -1020,12 +1019,12 @@ fn a_marked_page_above_the_chunk_size_comes_back_read<D: TestDb>(db: &D) {
     assert_eq!(conn.conversation_rows(), conn.expected_conversation_rows());
 }
 
-fn a_flooded_user_can_list_and_mark_everything<D: TestDb>(db: &D) {
+fn a_flooded_user_can_list_and_mark_everything<D: Subject>(db: &D) {
     const FLOOD: usize = 70_000;
     let mut conn = db.conn();
-    let inbox = Inbox::new();
+    let inbox = D::inbox(Inbox::new());
     conn.seed_unread(2, 1, FLOOD);
-    let fired = ReadLog::on(&inbox);
+    let fired = ReadLog::on(inbox.signals());
     assert_eq!(inbox.unread_count(&mut conn, 1).unwrap(), FLOOD as i64);
     assert_eq!(inbox.unread_messages(&mut conn, 1).unwrap().len(), FLOOD);
     let half = inbox
@@ -1052,15 +1051,15 @@ fn a_flooded_user_can_list_and_mark_everything<D: TestDb>(db: &D) {
 
 // ------------------------------------------------------------------ reads write nothing
 
-fn reads_that_change_nothing_work_on_a_read_only_connection<D: TestDb>(db: &D) {
+fn reads_that_change_nothing_work_on_a_read_only_connection<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = Inbox::new();
+    let inbox = D::inbox(Inbox::new());
     let read = inbox.send_message(&mut conn, 1, 2, "read").unwrap();
     inbox.read_message(&mut conn, read.id).unwrap();
     let unread = inbox.send_message(&mut conn, 1, 2, "unread").unwrap();
     let mut replica = db.conn();
     replica.set_read_only();
-    let fired = ReadLog::on(&inbox);
+    let fired = ReadLog::on(inbox.signals());
 
     let again = inbox.read_message(&mut replica, read.id).unwrap();
     assert_eq!(again.id, read.id);
@@ -1100,9 +1099,9 @@ fn reads_that_change_nothing_work_on_a_read_only_connection<D: TestDb>(db: &D) {
 
 // ------------------------------------------------------------------ clarified semantics
 
-fn the_first_fault_in_validation_order_is_reported<D: TestDb>(db: &D) {
+fn the_first_fault_in_validation_order_is_reported<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = Inbox::builder().max_message_chars(3).build();
+    let inbox = D::inbox(Inbox::builder().max_message_chars(3).build());
     inbox
         .signals()
         .on_before_send(|_| Err("policy says no".to_owned()));
@@ -1129,7 +1128,7 @@ fn the_first_fault_in_validation_order_is_reported<D: TestDb>(db: &D) {
         inbox.send_message(&mut conn, 1, 2, "hi"),
         Err(Error::Rejected { .. })
     ));
-    let lenient = Inbox::new();
+    let lenient = D::inbox(Inbox::new());
     assert!(matches!(
         lenient.send_message(&mut conn, 1, 2, "hi"),
         Err(Error::Blocked {
@@ -1140,9 +1139,9 @@ fn the_first_fault_in_validation_order_is_reported<D: TestDb>(db: &D) {
     assert_eq!(conn.counts().0, 0);
 }
 
-fn with_oneself_a_conversation_is_empty_and_nothing_is_marked<D: TestDb>(db: &D) {
+fn with_oneself_a_conversation_is_empty_and_nothing_is_marked<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = Inbox::new();
+    let inbox = D::inbox(Inbox::new());
     inbox.send_message(&mut conn, 1, 2, "hi").unwrap();
     assert!(inbox
         .conversation(&mut conn, 1, 1, ConversationQuery::new().mark_read())
@@ -1155,10 +1154,10 @@ fn with_oneself_a_conversation_is_empty_and_nothing_is_marked<D: TestDb>(db: &D)
     ));
 }
 
-fn a_deleted_message_is_not_found_to_whoever_deleted_it<D: TestDb>(db: &D) {
+fn a_deleted_message_is_not_found_to_whoever_deleted_it<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = Inbox::new();
-    let fired = ReadLog::on(&inbox);
+    let inbox = D::inbox(Inbox::new());
+    let fired = ReadLog::on(inbox.signals());
     let m = inbox.send_message(&mut conn, 1, 2, "gone for 2").unwrap();
     inbox.delete_message(&mut conn, 2, m.id).unwrap();
     assert!(matches!(
@@ -1176,9 +1175,9 @@ fn a_deleted_message_is_not_found_to_whoever_deleted_it<D: TestDb>(db: &D) {
     assert_eq!(inbox.read_message_as(&mut conn, 1, m.id).unwrap(), m);
 }
 
-fn within_a_conversation_a_higher_id_is_never_earlier<D: TestDb>(db: &D) {
+fn within_a_conversation_a_higher_id_is_never_earlier<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = Inbox::new();
+    let inbox = D::inbox(Inbox::new());
     let first = inbox.send_message(&mut conn, 1, 2, "first").unwrap();
     // Another instance whose clock runs an hour ahead wrote the latest message.
     let ahead = (Utc::now() + Duration::hours(1)).trunc_subsecs(6);
@@ -1204,9 +1203,9 @@ impl Lcg {
     }
 }
 
-fn counts_stay_exact_after_random_operations<D: TestDb>(db: &D) {
+fn counts_stay_exact_after_random_operations<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = Inbox::new();
+    let inbox = D::inbox(Inbox::new());
     let mut rng = Lcg(0x5eed);
     let mut sent: Vec<i64> = Vec::new();
     for step in 0..400 {
@@ -1278,6 +1277,7 @@ fn counts_stay_exact_after_random_operations<D: TestDb>(db: &D) {
 }
 
 backend_suite!(
+    flavours:
     send_message_returns_the_stored_row,
     timestamps_are_utc_to_the_microsecond,
     host_queries_filter_timestamp_columns_with_utc_timestamp,

@@ -22,6 +22,10 @@ pub trait TestDb: Sized + Sync + 'static {
     type Conn: InboxConnection + R2D2Connection + Probe + Send + 'static;
     /// The backend's name, for notices.
     const NAME: &'static str;
+    /// What each connection runs before a test uses it.
+    const PREPARE: &'static str;
+    /// What makes a connection read-only.
+    const READ_ONLY: &'static str;
     /// A fresh, migrated database, or `None` when the backend is not configured.
     fn create() -> Option<Self> {
         let db = Self::create_empty()?;
@@ -69,13 +73,11 @@ impl<C: Probe + R2D2Connection> CustomizeConnection<C, diesel::r2d2::Error> for 
 pub struct ReadLog(std::sync::Arc<std::sync::Mutex<Vec<i64>>>);
 
 impl ReadLog {
-    /// Registers on `inbox` a handler that records every `message_read`.
-    pub fn on(inbox: &directmessages::Inbox) -> Self {
+    /// Registers on `signals` a handler that records every `message_read`.
+    pub fn on(signals: &directmessages::Signals) -> Self {
         let log = Self::default();
         let sink = log.clone();
-        inbox
-            .signals()
-            .on_message_read(move |e| sink.0.lock().unwrap().push(e.message.id));
+        signals.on_message_read(move |e| sink.0.lock().unwrap().push(e.message.id));
         log
     }
 
@@ -120,7 +122,7 @@ pub fn with_watchdog(name: &str, test: impl FnOnce() + Send + 'static) {
 
 /// Runs `test` on a fresh database of `D` under the watchdog, or prints why it is skipped.
 pub fn run<D: TestDb>(test: impl FnOnce(&D) + Send + 'static) {
-    run_on(D::create, test);
+    run_on(<D as TestDb>::create, test);
 }
 
 /// Runs `test` on a fresh database of `D` without any table yet, under the watchdog.
@@ -142,8 +144,8 @@ pub fn run_on<T: 'static>(create: fn() -> Option<T>, test: impl FnOnce(&T) + Sen
 /// Checks what a poller of the conversation between users 1 and 2 collected with
 /// `after(cursor)`: every stored message once, in id order, `expected` in all, and no
 /// message with a higher id and an earlier `sent_at`.
-pub fn assert_polled_whole_conversation<C: InboxConnection + Probe>(
-    inbox: &directmessages::Inbox,
+pub fn assert_polled_whole_conversation<C: TestConn>(
+    inbox: &TestInbox,
     conn: &mut C,
     seen: &[i64],
     expected: usize,
@@ -209,12 +211,14 @@ pub struct SqliteDb {
 impl TestDb for SqliteDb {
     type Conn = diesel::SqliteConnection;
     const NAME: &'static str = "sqlite";
+    const PREPARE: &'static str = "PRAGMA busy_timeout = 60000; PRAGMA synchronous = NORMAL;";
+    const READ_ONLY: &'static str = "PRAGMA query_only = 1;";
 
     fn create_empty() -> Option<Self> {
         let path = std::env::temp_dir().join(format!("{}.db", unique_name()));
         let url = path.to_string_lossy().into_owned();
         let db = SqliteDb { path, url };
-        db.conn()
+        TestDb::conn(&db)
             .batch_execute("PRAGMA journal_mode = WAL;")
             .expect("WAL");
         Some(db)
@@ -253,6 +257,8 @@ static PG_NOTICE: Once = Once::new();
 impl TestDb for PgDb {
     type Conn = diesel::PgConnection;
     const NAME: &'static str = "postgres";
+    const PREPARE: &'static str = "SET TIME ZONE 'Europe/Paris';";
+    const READ_ONLY: &'static str = "SET default_transaction_read_only = on;";
 
     fn create_empty() -> Option<Self> {
         let admin_url = server_url("DIRECTMESSAGES_POSTGRES_URL", Self::NAME, &PG_NOTICE)?;
@@ -303,6 +309,8 @@ static MYSQL_NOTICE: Once = Once::new();
 impl TestDb for MysqlDb {
     type Conn = diesel::MysqlConnection;
     const NAME: &'static str = "mysql";
+    const PREPARE: &'static str = "SET time_zone = '+02:00';";
+    const READ_ONLY: &'static str = "SET SESSION TRANSACTION READ ONLY;";
 
     fn create_empty() -> Option<Self> {
         let admin_url = server_url("DIRECTMESSAGES_MYSQL_URL", Self::NAME, &MYSQL_NOTICE)?;
@@ -403,12 +411,54 @@ fn derive_conversations(
 macro_rules! probe {
     (
         $conn:ty,
-        prepare: $prepare:expr,
-        read_only: $read_only:expr,
+        db: $db:ty,
+        asynchronous: $async:ty,
         timeout: $timeout:expr,
         session: $session:expr,
         cancel: $cancel:expr $(,)?
     ) => {
+        impl TestConn for $conn {
+            type Blocking = Self;
+            #[cfg(feature = "diesel-async")]
+            type Async = $async;
+
+            fn drive(&mut self) -> Driven<'_, Self> {
+                Driven::Blocking(self)
+            }
+
+            fn transaction<T, E: From<diesel::result::Error>>(
+                &mut self,
+                f: impl FnOnce(&mut Self) -> Result<T, E>,
+            ) -> Result<T, E> {
+                diesel::Connection::transaction(self, f)
+            }
+        }
+
+        #[cfg(feature = "diesel-async")]
+        impl AsyncTestDb for $db {
+            type Async = $async;
+            type Pooled = diesel_async::pooled_connection::deadpool::Object<$async>;
+            type Pool = diesel_async::pooled_connection::deadpool::Pool<$async>;
+
+            fn async_pool(url: &str, size: u32) -> Self::Pool {
+                let manager =
+                    diesel_async::pooled_connection::AsyncDieselConnectionManager::<$async>::new(
+                        url,
+                    );
+                Self::Pool::builder(manager)
+                    .max_size(size as usize)
+                    .build()
+                    .expect("pool")
+            }
+
+            fn async_get(
+                rt: &tokio::runtime::Runtime,
+                pool: &Self::Pool,
+            ) -> Result<Self::Pooled, String> {
+                rt.block_on(pool.get()).map_err(|e| e.to_string())
+            }
+        }
+
         impl Probe for $conn {
             fn set_statement_timeout_ms(&mut self, ms: u32) {
                 let sql: Option<String> = ($timeout)(ms);
@@ -436,7 +486,8 @@ macro_rules! probe {
             }
 
             fn prepare(&mut self) {
-                self.batch_execute($prepare).expect("prepare connection");
+                self.batch_execute(<$db as TestDb>::PREPARE)
+                    .expect("prepare connection");
             }
 
             fn set_sent_at(&mut self, id: i64, at: DateTime<Utc>) {
@@ -480,7 +531,8 @@ macro_rules! probe {
             }
 
             fn set_read_only(&mut self) {
-                self.batch_execute($read_only).expect("read-only");
+                self.batch_execute(<$db as TestDb>::READ_ONLY)
+                    .expect("read-only");
             }
 
             fn seed_unread(&mut self, sender: i64, recipient: i64, n: usize) {
@@ -591,8 +643,8 @@ macro_rules! probe {
 #[cfg(feature = "sqlite")]
 probe!(
     diesel::SqliteConnection,
-    prepare: "PRAGMA busy_timeout = 60000; PRAGMA synchronous = NORMAL;",
-    read_only: "PRAGMA query_only = 1;",
+    db: SqliteDb,
+    asynchronous: diesel_async::sync_connection_wrapper::SyncConnectionWrapper<diesel::SqliteConnection>,
     timeout: |_| None,
     session: "SELECT 0 AS id",
     cancel: |_| None,
@@ -600,8 +652,8 @@ probe!(
 #[cfg(feature = "postgres")]
 probe!(
     diesel::PgConnection,
-    prepare: "SET TIME ZONE 'Europe/Paris';",
-    read_only: "SET default_transaction_read_only = on;",
+    db: PgDb,
+    asynchronous: diesel_async::AsyncPgConnection,
     timeout: |ms| Some(format!("SET statement_timeout = {ms}")),
     session: "SELECT pg_backend_pid()::BIGINT AS id",
     cancel: |id| Some(format!("SELECT pg_cancel_backend({id})")),
@@ -609,8 +661,8 @@ probe!(
 #[cfg(feature = "mysql")]
 probe!(
     diesel::MysqlConnection,
-    prepare: "SET time_zone = '+02:00';",
-    read_only: "SET SESSION TRANSACTION READ ONLY;",
+    db: MysqlDb,
+    asynchronous: diesel_async::AsyncMysqlConnection,
     timeout: |ms: u32| Some(format!("SET SESSION max_statement_time = {}", f64::from(ms) / 1000.0)),
     session: "SELECT CAST(CONNECTION_ID() AS SIGNED) AS id",
     cancel: |id| Some(format!("KILL QUERY {id}")),
@@ -626,6 +678,35 @@ macro_rules! backend_suite {
     };
     ($($test:ident),* $(,)?) => {
         $crate::backend_suite!(@with run: $($test),*);
+    };
+    (flavours: $($test:ident),* $(,)?) => {
+        #[cfg(feature = "sqlite")]
+        mod sqlite {
+            $( #[test] fn $test() { $crate::common::run_subject::<$crate::common::SqliteDb>(super::$test::<$crate::common::SqliteDb>) } )*
+        }
+        #[cfg(feature = "postgres")]
+        mod postgres {
+            $( #[test] fn $test() { $crate::common::run_subject::<$crate::common::PgDb>(super::$test::<$crate::common::PgDb>) } )*
+        }
+        #[cfg(feature = "mysql")]
+        mod mysql {
+            $( #[test] fn $test() { $crate::common::run_subject::<$crate::common::MysqlDb>(super::$test::<$crate::common::MysqlDb>) } )*
+        }
+        #[cfg(all(feature = "sqlite", feature = "diesel-async"))]
+        mod sqlite_async {
+            type S = $crate::common::Async<$crate::common::SqliteDb>;
+            $( #[test] fn $test() { $crate::common::run_subject::<S>(super::$test::<S>) } )*
+        }
+        #[cfg(all(feature = "postgres", feature = "diesel-async"))]
+        mod postgres_async {
+            type S = $crate::common::Async<$crate::common::PgDb>;
+            $( #[test] fn $test() { $crate::common::run_subject::<S>(super::$test::<S>) } )*
+        }
+        #[cfg(all(feature = "mysql", feature = "diesel-async"))]
+        mod mysql_async {
+            type S = $crate::common::Async<$crate::common::MysqlDb>;
+            $( #[test] fn $test() { $crate::common::run_subject::<S>(super::$test::<S>) } )*
+        }
     };
     (@with $runner:ident: $($test:ident),*) => {
         #[cfg(feature = "sqlite")]
@@ -692,4 +773,477 @@ pub fn split_binds(captured: &str) -> (&str, Vec<String>) {
         })
         .collect();
     (sql, binds)
+}
+
+// ---------------------------------------------------------------- both flavours
+
+/// A connection a behaviour test calls the inbox on: a Diesel connection for the blocking
+/// `Inbox`, or an async one for `AsyncInbox`, which the test drives on a runtime.
+pub trait TestConn: Probe {
+    /// The blocking connection behind it.
+    type Blocking: InboxConnection;
+    /// The async connection behind it.
+    #[cfg(feature = "diesel-async")]
+    type Async: directmessages::AsyncInboxConnection;
+    /// The connection to run an operation on.
+    fn drive(&mut self) -> Driven<'_, Self>;
+    /// The caller's own transaction around `f`.
+    fn transaction<T, E: From<diesel::result::Error>>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, E>,
+    ) -> Result<T, E>;
+}
+
+/// The connection an operation runs on, with the runtime that drives an async one.
+pub enum Driven<'a, C: TestConn + ?Sized> {
+    Blocking(&'a mut C::Blocking),
+    #[cfg(feature = "diesel-async")]
+    Async(&'a tokio::runtime::Runtime, &'a mut C::Async),
+}
+
+/// The inbox as the behaviour tests call it: `Inbox` itself, or an `AsyncInbox` made from
+/// one (keeping its handlers), whose futures are driven to completion.
+pub enum TestInbox {
+    Blocking(directmessages::Inbox),
+    #[cfg(feature = "diesel-async")]
+    Async(directmessages::AsyncInbox),
+}
+
+macro_rules! forward {
+    ($( fn $name:ident( $($arg:ident: $ty:ty),* ) -> $ret:ty; )*) => {
+        impl TestInbox {
+            $(
+                pub fn $name<C: TestConn + ?Sized>(
+                    &self,
+                    conn: &mut C
+                    $(, $arg: $ty)*
+                ) -> directmessages::Result<$ret> {
+                    match (self, conn.drive()) {
+                        (TestInbox::Blocking(inbox), Driven::Blocking(conn)) => {
+                            inbox.$name(conn $(, $arg)*)
+                        }
+                        #[cfg(feature = "diesel-async")]
+                        (TestInbox::Async(inbox), Driven::Async(rt, conn)) => {
+                            rt.block_on(inbox.$name(conn $(, $arg)*))
+                        }
+                        #[allow(unreachable_patterns)]
+                        _ => panic!("an inbox of one flavour called on a connection of the other"),
+                    }
+                }
+            )*
+        }
+    };
+}
+
+forward! {
+    fn send_message(sender: i64, recipient: i64, content: &str) -> directmessages::Message;
+    fn unread_messages(user: i64) -> Vec<directmessages::Message>;
+    fn unread_count(user: i64) -> i64;
+    fn read_message(id: i64) -> directmessages::Message;
+    fn read_message_as(reader: i64, id: i64) -> directmessages::Message;
+    fn conversation_partners(user: i64) -> Vec<i64>;
+    fn conversation(
+        user: i64,
+        partner: i64,
+        query: directmessages::ConversationQuery
+    ) -> Vec<directmessages::Message>;
+    fn conversations(
+        user: i64,
+        query: directmessages::ConversationsQuery
+    ) -> Vec<directmessages::ConversationSummary>;
+    fn mark_conversation_read(user: i64, partner: i64) -> usize;
+    fn delete_message(user: i64, id: i64) -> ();
+    fn block_user(user: i64, blocked: i64) -> ();
+    fn unblock_user(user: i64, blocked: i64) -> ();
+    fn is_blocked(user: i64, other: i64) -> bool;
+    fn purge_user(user: i64) -> u64;
+}
+
+impl TestInbox {
+    pub fn signals(&self) -> &directmessages::Signals {
+        match self {
+            TestInbox::Blocking(inbox) => inbox.signals(),
+            #[cfg(feature = "diesel-async")]
+            TestInbox::Async(inbox) => inbox.signals(),
+        }
+    }
+
+    pub fn read_message_formatted<C: TestConn + ?Sized>(
+        &self,
+        conn: &mut C,
+        id: i64,
+        sender_name: impl FnOnce(i64) -> String + Send,
+    ) -> directmessages::Result<String> {
+        match (self, conn.drive()) {
+            (TestInbox::Blocking(inbox), Driven::Blocking(conn)) => {
+                inbox.read_message_formatted(conn, id, sender_name)
+            }
+            #[cfg(feature = "diesel-async")]
+            (TestInbox::Async(inbox), Driven::Async(rt, conn)) => {
+                rt.block_on(inbox.read_message_formatted(conn, id, sender_name))
+            }
+            #[allow(unreachable_patterns)]
+            _ => panic!("an inbox of one flavour called on a connection of the other"),
+        }
+    }
+}
+
+/// `run_migrations` or `run_migrations_async`, as the connection's flavour has it.
+pub fn run_migrations<C: TestConn + ?Sized>(conn: &mut C) -> directmessages::Result<()> {
+    match conn.drive() {
+        Driven::Blocking(conn) => directmessages::run_migrations(conn),
+        #[cfg(feature = "diesel-async")]
+        Driven::Async(rt, conn) => rt.block_on(directmessages::run_migrations_async(conn)),
+    }
+}
+
+/// A pool a concurrency test takes connections from.
+pub trait TestPool: Sync {
+    /// What the pool lends.
+    type Conn: TestConn + Send;
+    /// A connection; `&mut *conn` is what the inbox is called on.
+    fn get(&self) -> Result<Box<Self::Conn>, String>;
+}
+
+impl<C> TestPool for Pool<ConnectionManager<C>>
+where
+    C: TestConn + R2D2Connection + Send + 'static,
+{
+    type Conn = diesel::r2d2::PooledConnection<ConnectionManager<C>>;
+    fn get(&self) -> Result<Box<Self::Conn>, String> {
+        Pool::get(self).map(Box::new).map_err(|e| e.to_string())
+    }
+}
+
+impl<C> Probe for diesel::r2d2::PooledConnection<ConnectionManager<C>>
+where
+    C: Probe + R2D2Connection + 'static,
+{
+    fn prepare(&mut self) {
+        (**self).prepare()
+    }
+    fn counts(&mut self) -> (i64, i64, i64) {
+        (**self).counts()
+    }
+    fn conversation_rows(&mut self) -> BTreeMap<(i64, i64), (Option<i64>, i64)> {
+        (**self).conversation_rows()
+    }
+    fn expected_conversation_rows(&mut self) -> BTreeMap<(i64, i64), (Option<i64>, i64)> {
+        (**self).expected_conversation_rows()
+    }
+    fn deletion_flags(&mut self, id: i64) -> Option<(bool, bool)> {
+        (**self).deletion_flags(id)
+    }
+    fn seed_unread(&mut self, sender: i64, recipient: i64, n: usize) {
+        (**self).seed_unread(sender, recipient, n)
+    }
+    fn set_read_only(&mut self) {
+        (**self).set_read_only()
+    }
+    fn set_sent_at(&mut self, id: i64, at: DateTime<Utc>) {
+        (**self).set_sent_at(id, at)
+    }
+    fn sent_at(&mut self, id: i64) -> DateTime<Utc> {
+        (**self).sent_at(id)
+    }
+    fn count_sent_after(&mut self, at: DateTime<Utc>) -> i64 {
+        (**self).count_sent_after(at)
+    }
+    fn clock_inversions(&mut self) -> Vec<(i64, i64)> {
+        (**self).clock_inversions()
+    }
+    fn set_statement_timeout_ms(&mut self, ms: u32) {
+        (**self).set_statement_timeout_ms(ms)
+    }
+    fn session_id(&mut self) -> i64 {
+        (**self).session_id()
+    }
+    fn cancel_statement(&mut self, id: i64) {
+        (**self).cancel_statement(id)
+    }
+}
+
+impl<C> TestConn for diesel::r2d2::PooledConnection<ConnectionManager<C>>
+where
+    C: TestConn + R2D2Connection + 'static,
+{
+    type Blocking = C::Blocking;
+    #[cfg(feature = "diesel-async")]
+    type Async = C::Async;
+    fn drive(&mut self) -> Driven<'_, Self> {
+        match (**self).drive() {
+            Driven::Blocking(conn) => Driven::Blocking(conn),
+            #[cfg(feature = "diesel-async")]
+            Driven::Async(rt, conn) => Driven::Async(rt, conn),
+        }
+    }
+    fn transaction<T, E: From<diesel::result::Error>>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, E>,
+    ) -> Result<T, E> {
+        diesel::Connection::transaction(self, f)
+    }
+}
+
+/// What a behaviour test runs against: a fresh database, and the inbox flavour.
+pub trait Subject: Sized + Sync + 'static {
+    /// A connection of this flavour.
+    type Conn: TestConn + Send + 'static;
+    /// A pool of them.
+    type Pool: TestPool;
+    /// A fresh, migrated database, or `None` when the backend is not configured.
+    fn create() -> Option<Self>;
+    /// A new connection.
+    fn conn(&self) -> Self::Conn;
+    /// A pool of `size` connections.
+    fn pool(&self, size: u32) -> Self::Pool;
+    /// `inbox`, in this flavour.
+    fn inbox(inbox: directmessages::Inbox) -> TestInbox;
+}
+
+impl<D: TestDb> Subject for D
+where
+    D::Conn: TestConn,
+{
+    type Conn = D::Conn;
+    type Pool = Pool<ConnectionManager<D::Conn>>;
+    fn create() -> Option<Self> {
+        <D as TestDb>::create()
+    }
+    fn conn(&self) -> Self::Conn {
+        TestDb::conn(self)
+    }
+    fn pool(&self, size: u32) -> Self::Pool {
+        TestDb::pool(self, size)
+    }
+    fn inbox(inbox: directmessages::Inbox) -> TestInbox {
+        TestInbox::Blocking(inbox)
+    }
+}
+
+/// Runs `test` on a fresh subject under the watchdog, or prints why it is skipped.
+pub fn run_subject<S: Subject>(test: impl FnOnce(&S) + Send + 'static) {
+    run_on(S::create, test);
+}
+
+#[cfg(feature = "diesel-async")]
+#[allow(unused_imports)]
+pub use self::asynchronous::{Async, AsyncTestDb};
+
+#[cfg(feature = "diesel-async")]
+mod asynchronous {
+    use super::*;
+    use diesel_async::{AsyncConnection, SimpleAsyncConnection, TransactionManager};
+    use std::sync::Arc;
+    use tokio::runtime::Runtime;
+
+    /// A test database whose backend has an async connection.
+    pub trait AsyncTestDb: TestDb {
+        /// The backend's async connection.
+        type Async: directmessages::AsyncInboxConnection + AsyncConnection + 'static;
+        /// A connection its deadpool pool lends.
+        type Pooled: directmessages::AsyncInboxConnection + AsyncConnection + Send + 'static;
+        /// Its deadpool pool.
+        type Pool: Send + Sync;
+        /// A pool of `size` connections to `url`.
+        fn async_pool(url: &str, size: u32) -> Self::Pool;
+        /// A connection from `pool`.
+        fn async_get(rt: &Runtime, pool: &Self::Pool) -> Result<Self::Pooled, String>;
+    }
+
+    /// A database of `D` used through `AsyncInbox` on `D`'s async connections, driven on
+    /// a runtime of two worker threads that every connection of the test shares.
+    pub struct Async<D> {
+        db: D,
+        rt: Arc<Runtime>,
+    }
+
+    fn runtime() -> Arc<Runtime> {
+        Arc::new(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("tokio runtime"),
+        )
+    }
+
+    /// An async connection `A` of the database `D`, with the runtime that drives it and,
+    /// for the probes, a blocking connection to the same database.
+    pub struct AsyncConn<D: TestDb, A> {
+        rt: Arc<Runtime>,
+        conn: A,
+        url: String,
+        side: Option<D::Conn>,
+    }
+
+    impl<D: TestDb, A: SimpleAsyncConnection> AsyncConn<D, A> {
+        fn new(rt: Arc<Runtime>, mut conn: A, url: &str) -> Self {
+            rt.block_on(conn.batch_execute(D::PREPARE))
+                .expect("prepare connection");
+            Self {
+                rt,
+                conn,
+                url: url.to_owned(),
+                side: None,
+            }
+        }
+
+        /// The blocking connection the probes read and write through.
+        fn side(&mut self) -> &mut D::Conn {
+            let url = &self.url;
+            self.side.get_or_insert_with(|| {
+                let mut conn = D::Conn::establish(url).expect("probe connection");
+                prepare(&mut conn);
+                conn
+            })
+        }
+    }
+
+    impl<D, A> Probe for AsyncConn<D, A>
+    where
+        D: TestDb,
+        A: SimpleAsyncConnection,
+    {
+        fn prepare(&mut self) {
+            self.rt
+                .block_on(self.conn.batch_execute(D::PREPARE))
+                .expect("prepare connection");
+        }
+        fn set_read_only(&mut self) {
+            self.rt
+                .block_on(self.conn.batch_execute(D::READ_ONLY))
+                .expect("read-only");
+        }
+        fn counts(&mut self) -> (i64, i64, i64) {
+            self.side().counts()
+        }
+        fn conversation_rows(&mut self) -> BTreeMap<(i64, i64), (Option<i64>, i64)> {
+            self.side().conversation_rows()
+        }
+        fn expected_conversation_rows(&mut self) -> BTreeMap<(i64, i64), (Option<i64>, i64)> {
+            self.side().expected_conversation_rows()
+        }
+        fn deletion_flags(&mut self, id: i64) -> Option<(bool, bool)> {
+            self.side().deletion_flags(id)
+        }
+        fn seed_unread(&mut self, sender: i64, recipient: i64, n: usize) {
+            self.side().seed_unread(sender, recipient, n)
+        }
+        fn set_sent_at(&mut self, id: i64, at: DateTime<Utc>) {
+            self.side().set_sent_at(id, at)
+        }
+        fn sent_at(&mut self, id: i64) -> DateTime<Utc> {
+            self.side().sent_at(id)
+        }
+        fn count_sent_after(&mut self, at: DateTime<Utc>) -> i64 {
+            self.side().count_sent_after(at)
+        }
+        fn clock_inversions(&mut self) -> Vec<(i64, i64)> {
+            self.side().clock_inversions()
+        }
+        fn set_statement_timeout_ms(&mut self, _: u32) {
+            unimplemented!("the interruption tests run on blocking connections")
+        }
+        fn session_id(&mut self) -> i64 {
+            unimplemented!("the interruption tests run on blocking connections")
+        }
+        fn cancel_statement(&mut self, _: i64) {
+            unimplemented!("the interruption tests run on blocking connections")
+        }
+    }
+
+    impl<D, A> TestConn for AsyncConn<D, A>
+    where
+        D: TestDb,
+        D::Conn: TestConn,
+        A: directmessages::AsyncInboxConnection + AsyncConnection,
+    {
+        type Blocking = <D::Conn as TestConn>::Blocking;
+        type Async = A;
+
+        fn drive(&mut self) -> Driven<'_, Self> {
+            Driven::Async(&self.rt, &mut self.conn)
+        }
+
+        fn transaction<T, E: From<diesel::result::Error>>(
+            &mut self,
+            f: impl FnOnce(&mut Self) -> Result<T, E>,
+        ) -> Result<T, E> {
+            let rt = Arc::clone(&self.rt);
+            rt.block_on(A::TransactionManager::begin_transaction(&mut self.conn))?;
+            let result = f(self);
+            match result {
+                Ok(value) => {
+                    rt.block_on(A::TransactionManager::commit_transaction(&mut self.conn))?;
+                    Ok(value)
+                }
+                Err(e) => {
+                    rt.block_on(A::TransactionManager::rollback_transaction(&mut self.conn))?;
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    /// A deadpool pool of async connections.
+    pub struct AsyncTestPool<D: AsyncTestDb> {
+        rt: Arc<Runtime>,
+        pool: D::Pool,
+        url: String,
+    }
+
+    impl<D: AsyncTestDb> TestPool for AsyncTestPool<D>
+    where
+        D::Conn: TestConn + Send,
+    {
+        type Conn = AsyncConn<D, D::Pooled>;
+        fn get(&self) -> Result<Box<Self::Conn>, String> {
+            let conn = D::async_get(&self.rt, &self.pool)?;
+            Ok(Box::new(AsyncConn::new(
+                Arc::clone(&self.rt),
+                conn,
+                &self.url,
+            )))
+        }
+    }
+
+    impl<D: AsyncTestDb> Subject for Async<D>
+    where
+        D::Conn: TestConn + Send,
+    {
+        type Conn = AsyncConn<D, D::Async>;
+        type Pool = AsyncTestPool<D>;
+
+        /// A fresh database migrated by `run_migrations_async`.
+        fn create() -> Option<Self> {
+            let db = Async {
+                db: D::create_empty()?,
+                rt: runtime(),
+            };
+            let mut conn = db.conn();
+            run_migrations(&mut conn).expect("migrations");
+            Some(db)
+        }
+
+        fn conn(&self) -> Self::Conn {
+            let conn = self
+                .rt
+                .block_on(D::Async::establish(self.db.url()))
+                .unwrap_or_else(|e| panic!("cannot connect to {}: {e}", D::NAME));
+            AsyncConn::new(Arc::clone(&self.rt), conn, self.db.url())
+        }
+
+        fn pool(&self, size: u32) -> Self::Pool {
+            AsyncTestPool {
+                rt: Arc::clone(&self.rt),
+                pool: D::async_pool(self.db.url(), size),
+                url: self.db.url().to_owned(),
+            }
+        }
+
+        fn inbox(inbox: directmessages::Inbox) -> TestInbox {
+            TestInbox::Async(directmessages::AsyncInbox::from(inbox))
+        }
+    }
 }
