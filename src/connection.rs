@@ -2,8 +2,8 @@
 
 /// A Diesel connection the inbox can work on.
 ///
-/// Implemented for [`diesel::SqliteConnection`], [`diesel::PgConnection`] and
-/// [`diesel::MysqlConnection`] (each behind its feature) and, with the `r2d2` feature,
+/// Implemented for `diesel::SqliteConnection`, `diesel::PgConnection` and
+/// `diesel::MysqlConnection` (each behind its feature) and, with the `r2d2` feature,
 /// for a `diesel::r2d2::PooledConnection` of any of them, so both `&mut pooled` and
 /// `&mut *pooled` work. Sealed: the inbox relies on each backend's SQL dialect.
 pub trait InboxConnection: sealed::Sealed {}

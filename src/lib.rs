@@ -1,8 +1,9 @@
 //! 1-to-1 private messages between the users of your app, over Diesel.
 //!
 //! Add the crate, run its migrations, and call an [`Inbox`] on your own Diesel
-//! connection ([`SqliteConnection`](diesel::SqliteConnection) by default; PostgreSQL and
-//! MySQL/MariaDB behind the `postgres` and `mysql` features; r2d2 pools with `r2d2`):
+//! connection (`SqliteConnection` by default; PostgreSQL and
+//! MySQL/MariaDB behind the `postgres` and `mysql` features; r2d2 pools with `r2d2`; in an
+//! async service, `AsyncInbox` on diesel-async's connections and pools with `diesel-async`):
 //!
 //! ```
 //! # #[cfg(feature = "sqlite")]

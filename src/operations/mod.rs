@@ -1,12 +1,26 @@
-//! The operations of the inbox: the [`Operations`] trait every backend's connection
-//! implements, the values its methods exchange, and the expressions its queries share.
+//! The operations of the inbox: the [`Operations`] trait every connection implements (for
+//! both execution flavours), the values its methods exchange, and the expressions its
+//! queries share.
 //!
-//! The bodies are in `queries.rs`, written once and mounted by each dialect
-//! (`src/dialect/*.rs`) with its own `type Conn`: the same text compiles against each
-//! backend, and the tools read it as plain Rust. Of the alternatives, one `macro_rules!`
-//! body stamped per backend hid the code from clippy, rustfmt and rust-analyzer, and
-//! functions generic over the backend need where-clauses longer than the queries (and
-//! still cannot express RETURNING on one backend and not another).
+//! The bodies are in `queries.rs` (with `transactions.rs` and `migrate.rs`), written once
+//! as `async fn`s and mounted (`#[path]`) by each dialect file, which each execution
+//! flavour mounts in turn with its own connection type: the same text compiles against
+//! every backend and flavour, and clippy, rustfmt and rust-analyzer read it as the plain
+//! Rust it is. On the blocking flavour every future it awaits is ready when created, so an
+//! operation completes in one poll (`execution::blocking::run`).
+//!
+//! Why this form. One `macro_rules!` body stamped per backend and flavour hid the code
+//! from clippy (a lint planted in it went unreported), rustfmt and rust-analyzer.
+//! Functions generic over the connection need where-clauses longer than the queries, and
+//! still cannot express RETURNING on one backend and not another. Proc-macro "maybe
+//! async" rewriting (two copies generated from one, with or without `.await`) would add
+//! a build dependency and again hide the expanded code from the tools. What the chosen
+//! form costs was measured: the blocking inbox built from the async text against the
+//! plain synchronous text it replaced, side by side on one SQLite file (30 interleaved
+//! rounds of 200 calls, medians): `send_message` 142.1 vs 140.5 µs, `unread_count` 22.5
+//! vs 22.2, the inbox screen of 20 rows 62.7 vs 62.4, a page of 50 messages 80.3 vs 78.3,
+//! `mark_conversation_read` with nothing to mark 8.6 vs 8.7: within 3%, the noise of the
+//! machine. A transaction body is a boxed future (`Body`), one allocation per transaction.
 
 use std::future::Future;
 use std::marker::PhantomData;
