@@ -13,7 +13,7 @@ use diesel::sql_types::Text;
 use directmessages::schema::direct_messages as dm;
 use directmessages::Inbox;
 
-use common::{MysqlDb, Probe, ReadLog, TestDb};
+use common::{MysqlDb, Probe, ReadLog, Subject, TestDb};
 
 #[derive(QueryableByName)]
 struct Status {
@@ -33,16 +33,20 @@ fn row_lock_waits(conn: &mut MysqlConnection) -> i64 {
 }
 
 /// A read-all whose locking read loses a deadlock after the server began its result set
-/// is rolled back and run again on the same connection, and that second run completes.
-#[test]
-fn a_read_all_that_loses_a_deadlock_is_retried_to_completion() {
-    common::run::<MysqlDb>(|db| {
-        let inbox = Arc::new(Inbox::new());
+/// is rolled back and run again on the same connection, and that second run completes:
+/// on the blocking and on the async inbox.
+fn a_read_all_that_loses_a_deadlock_is_retried_to_completion<S: Subject<Db = MysqlDb>>(
+    subject: &S,
+) {
+    {
+        let db = subject.db();
+        let setup = Arc::new(Inbox::new());
+        let inbox = Arc::new(S::inbox(Inbox::new()));
         let fired = ReadLog::on(inbox.signals());
-        let mut conn = db.conn();
+        let mut conn = TestDb::conn(db);
         let ids: Vec<i64> = ["a", "b", "c"]
             .iter()
-            .map(|text| inbox.send_message(&mut conn, 1, 2, text).unwrap().id)
+            .map(|text| setup.send_message(&mut conn, 1, 2, text).unwrap().id)
             .collect();
         let (first, second) = (ids[0], ids[1]);
         // The other transaction holds the second message, waits until the read-all holds
@@ -50,8 +54,8 @@ fn a_read_all_that_loses_a_deadlock_is_retried_to_completion() {
         let (locked_tx, locked) = mpsc::channel();
         let (go_tx, go) = mpsc::channel::<()>();
         let (other_tx, other_done) = mpsc::channel();
-        let mut other = db.conn();
-        let ballast = Arc::clone(&inbox);
+        let mut other = TestDb::conn(db);
+        let ballast = Arc::clone(&setup);
         thread::spawn(move || {
             let result = other.transaction(|c| -> directmessages::Result<usize> {
                 // Rows of its own, so that it is the heavier of the two and the server
@@ -73,7 +77,7 @@ fn a_read_all_that_loses_a_deadlock_is_retried_to_completion() {
         locked.recv().expect("the other transaction started");
 
         let (read_tx, read_done) = mpsc::channel();
-        let mut reader = db.conn();
+        let mut reader = subject.conn();
         let reading = Arc::clone(&inbox);
         thread::spawn(move || {
             let marked = reading.mark_conversation_read(&mut reader, 2, 1);
@@ -99,9 +103,22 @@ fn a_read_all_that_loses_a_deadlock_is_retried_to_completion() {
             .expect("the retried read-all hung");
         assert_eq!(marked, Ok(3));
         assert_eq!(fired.sorted(), ids, "message_read once per message");
-        assert_eq!(inbox.unread_count(&mut conn, 2).unwrap(), 0);
+        assert_eq!(setup.unread_count(&mut conn, 2).unwrap(), 0);
         assert_eq!(conn.conversation_rows(), conn.expected_conversation_rows());
-    });
+    }
+}
+
+#[test]
+fn a_blocking_read_all_that_loses_a_deadlock_is_retried_to_completion() {
+    common::run_subject::<MysqlDb>(a_read_all_that_loses_a_deadlock_is_retried_to_completion);
+}
+
+#[cfg(feature = "diesel-async")]
+#[test]
+fn an_async_read_all_that_loses_a_deadlock_is_retried_to_completion() {
+    common::run_subject::<common::Async<MysqlDb>>(
+        a_read_all_that_loses_a_deadlock_is_retried_to_completion,
+    );
 }
 
 /// A captured statement with its binds written in for `?`, for EXPLAIN.
@@ -132,7 +149,7 @@ struct PlanRow {
 fn a_page_of_a_skewed_conversation_reads_the_conversation_index() {
     common::run::<MysqlDb>(|db| {
         let inbox = Inbox::new();
-        let mut conn = db.conn();
+        let mut conn = TestDb::conn(db);
         conn.seed_unread(1, 2, 10_000);
         let digits = "(SELECT 0 AS d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL \
                       SELECT 3 UNION ALL SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 \
@@ -164,7 +181,7 @@ fn a_page_of_a_skewed_conversation_reads_the_conversation_index() {
         assert_eq!(page.len(), 50);
         let page_sql = statements.find(|s| s.starts_with("SELECT") && s.contains("ORDER BY"));
         let plan: Vec<PlanRow> = diesel::sql_query(format!("EXPLAIN {}", with_binds(&page_sql)))
-            .load(&mut db.conn())
+            .load(&mut TestDb::conn(db))
             .unwrap();
         assert_eq!(plan.len(), 1, "{plan:?}");
         assert_eq!(

@@ -987,6 +987,8 @@ where
 
 /// What a behaviour test runs against: a fresh database, and the inbox flavour.
 pub trait Subject: Sized + Sync + 'static {
+    /// The database, with its blocking connections.
+    type Db: TestDb;
     /// A connection of this flavour.
     type Conn: TestConn + Send + 'static;
     /// A pool of them.
@@ -999,12 +1001,15 @@ pub trait Subject: Sized + Sync + 'static {
     fn pool(&self, size: u32) -> Self::Pool;
     /// `inbox`, in this flavour.
     fn inbox(inbox: directmessages::Inbox) -> TestInbox;
+    /// The database, for what a test does beside the inbox under test.
+    fn db(&self) -> &Self::Db;
 }
 
 impl<D: TestDb> Subject for D
 where
     D::Conn: TestConn,
 {
+    type Db = D;
     type Conn = D::Conn;
     type Pool = Pool<ConnectionManager<D::Conn>>;
     fn create() -> Option<Self> {
@@ -1018,6 +1023,9 @@ where
     }
     fn inbox(inbox: directmessages::Inbox) -> TestInbox {
         TestInbox::Blocking(inbox)
+    }
+    fn db(&self) -> &D {
+        self
     }
 }
 
@@ -1212,6 +1220,7 @@ mod asynchronous {
     where
         D::Conn: TestConn + Send,
     {
+        type Db = D;
         type Conn = AsyncConn<D, D::Async>;
         type Pool = AsyncTestPool<D>;
 
@@ -1244,6 +1253,10 @@ mod asynchronous {
 
         fn inbox(inbox: directmessages::Inbox) -> TestInbox {
             TestInbox::Async(directmessages::AsyncInbox::from(inbox))
+        }
+
+        fn db(&self) -> &D {
+            &self.db
         }
     }
 }
