@@ -104,6 +104,9 @@ diesel::table! {
 }
 
 diesel::table! {
+    use diesel::sql_types::*;
+    use super::sql_types::UtcDateTime;
+
     /// One row per (owner, partner): the owner's side of a conversation.
     direct_message_conversations (owner_id, partner_id) {
         /// The user whose inbox this row belongs to.
@@ -114,6 +117,9 @@ diesel::table! {
         last_message_id -> Nullable<BigInt>,
         /// Messages from the partner that the owner has neither read nor deleted.
         unread_count -> BigInt,
+        /// The latest `sent_at` of the conversation (of any message, deleted or not): the
+        /// next send, which locks this row, never stamps an earlier time.
+        last_sent_at -> Nullable<UtcDateTime>,
     }
 }
 

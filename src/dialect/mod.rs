@@ -58,18 +58,24 @@ pub(crate) use returning_hooks;
 macro_rules! row_lock_hook {
     () => {
         /// Locks the `(lo, hi)` row of a conversation, by its primary key, until the
-        /// transaction ends; `false` when it does not exist yet.
-        async fn lock_conversation(conn: &mut Conn, lo: UserId, hi: UserId) -> QueryResult<bool> {
+        /// transaction ends, and reads it (with whether `blocker` blocks `blocked`);
+        /// `None` when it does not exist yet.
+        async fn lock_conversation(
+            conn: &mut Conn,
+            lo: UserId,
+            hi: UserId,
+            blocker: UserId,
+            blocked: UserId,
+        ) -> QueryResult<Option<crate::operations::LockedConversation>> {
             statement(
                 conv::table
                     .find((lo, hi))
-                    .select(conv::owner_id)
+                    .select(crate::operations::locked_conversation(blocker, blocked))
                     .for_update(),
             )
-            .get_result::<UserId>(conn)
+            .get_result(conn)
             .await
             .optional()
-            .map(|row| row.is_some())
         }
     };
 }

@@ -207,9 +207,9 @@ where
     transactions::retrying(conn, f).await
 }
 
-/// Inserts a message and reads its row back by `LAST_INSERT_ID()`. Called inside the write
-/// transaction of `send`, so the row read back is ours and never "the newest row", which
-/// another writer may own.
+/// Inserts a message; its id is `LAST_INSERT_ID()` on this connection. Called inside the
+/// write transaction of `send`, so the id is ours and never "the newest row", which
+/// another writer may own. The rest of the row is what was inserted: no read back.
 async fn insert_message(conn: &mut Conn, new: &NewMessage<'_>) -> QueryResult<Message> {
     statement(diesel::insert_into(dm::table).values(new))
         .execute(conn)
@@ -219,9 +219,14 @@ async fn insert_message(conn: &mut Conn, new: &NewMessage<'_>) -> QueryResult<Me
         .await?;
     let id = MessageId::try_from(id)
         .map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))?;
-    statement(dm::table.find(id).select(Message::as_select()).limit(1))
-        .get_result(conn)
-        .await
+    Ok(Message {
+        id,
+        sender_id: new.sender_id,
+        recipient_id: new.recipient_id,
+        content: new.content.to_owned(),
+        sent_at: new.sent_at.0,
+        read_at: None,
+    })
 }
 
 /// Marks read the messages `filter` selects and returns exactly the ones it changed: the

@@ -119,14 +119,24 @@ async fn find_current(conn: &mut Conn, id: MessageId) -> QueryResult<Option<Stor
     operations::find_stored(conn, id).await
 }
 
-/// Whether the conversation row exists; the write transaction already holds the
-/// database's only write lock, so no row lock is needed.
-async fn lock_conversation(conn: &mut Conn, lo: UserId, hi: UserId) -> QueryResult<bool> {
-    statement(diesel::select(diesel::dsl::exists(
-        conv::table.find((lo, hi)),
-    )))
+/// Reads the `(lo, hi)` row of a conversation (with whether `blocker` blocks `blocked`);
+/// `None` when it does not exist yet. The write transaction already holds the database's
+/// only write lock, so no row lock is needed.
+async fn lock_conversation(
+    conn: &mut Conn,
+    lo: UserId,
+    hi: UserId,
+    blocker: UserId,
+    blocked: UserId,
+) -> QueryResult<Option<crate::operations::LockedConversation>> {
+    statement(
+        conv::table
+            .find((lo, hi))
+            .select(crate::operations::locked_conversation(blocker, blocked)),
+    )
     .get_result(conn)
     .await
+    .optional()
 }
 
 /// The outermost transaction a retry runs. SQLite's writers wait for the write lock

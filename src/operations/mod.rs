@@ -201,6 +201,25 @@ impl<T> Future for Body<'_, '_, T> {
     }
 }
 
+/// What a send reads with the lock on its conversation's `(lo, hi)` row.
+#[derive(Debug, Clone, Copy, diesel::Queryable)]
+pub(crate) struct LockedConversation {
+    /// The conversation's latest `sent_at`, if it had a message.
+    pub(crate) last_sent_at: Option<crate::schema::UtcTimestamp>,
+    /// The recipient blocks the sender.
+    pub(crate) blocked: bool,
+}
+
+/// The columns of [`LockedConversation`] on the locked row: the latest `sent_at`, and
+/// whether `blocker` blocks `blocked`.
+#[diesel::dsl::auto_type]
+pub(crate) fn locked_conversation(blocker: UserId, blocked: UserId) -> _ {
+    (
+        conv::last_sent_at,
+        diesel::dsl::exists(blocks::table.find((blocker, blocked))),
+    )
+}
+
 /// A message read by one call, and whether that call is the one that marked it read.
 #[derive(Debug)]
 pub struct MessageRead {

@@ -52,42 +52,39 @@ impl Operations for Conn {
         super::write_transaction(self, |conn| {
             Body::new(async move {
                 // Every send of a conversation locks its `(lo, hi)` row first and holds it
-                // to commit, so within a conversation ids, clock and commit order agree.
-                if !super::lock_conversation(conn, lo, hi).await? {
-                    let side = |owner: UserId, partner: UserId| {
-                        (
-                            conv::owner_id.eq(owner),
-                            conv::partner_id.eq(partner),
-                            conv::last_message_id.eq(None::<MessageId>),
-                            conv::unread_count.eq(0_i64),
+                // to commit, so within a conversation ids, clock and commit order agree. The
+                // same statement reads the row's latest `sent_at` and the recipient's block.
+                let locked = match super::lock_conversation(conn, lo, hi, recipient, sender).await?
+                {
+                    Some(locked) => locked,
+                    None => {
+                        let side = |owner: UserId, partner: UserId| {
+                            (
+                                conv::owner_id.eq(owner),
+                                conv::partner_id.eq(partner),
+                                conv::last_message_id.eq(None::<MessageId>),
+                                conv::unread_count.eq(0_i64),
+                            )
+                        };
+                        super::statement(
+                            diesel::insert_into(conv::table)
+                                .values(vec![side(lo, hi), side(hi, lo)])
+                                .on_conflict_do_nothing(),
                         )
-                    };
-                    super::statement(
-                        diesel::insert_into(conv::table)
-                            .values(vec![side(lo, hi), side(hi, lo)])
-                            .on_conflict_do_nothing(),
-                    )
-                    .execute(conn)
-                    .await?;
-                    super::lock_conversation(conn, lo, hi).await?;
-                }
-                if conn.is_blocked(recipient, sender).await? {
+                        .execute(conn)
+                        .await?;
+                        super::lock_conversation(conn, lo, hi, recipient, sender)
+                            .await?
+                            .ok_or(diesel::result::Error::NotFound)?
+                    }
+                };
+                if locked.blocked {
                     return Err(Error::Blocked { sender, recipient });
                 }
                 // The clock is read under the lock, and never runs behind the latest
                 // message of the conversation (another instance's clock may be ahead).
-                let latest: Option<UtcTimestamp> = super::statement(
-                    dm::table
-                        .filter(in_conversation(lo, hi))
-                        .order(newest_first())
-                        .select(dm::sent_at)
-                        .limit(1),
-                )
-                .get_result(conn)
-                .await
-                .optional()?;
                 let now = crate::timestamp::now();
-                let sent_at = latest.map_or(now, |latest| latest.0.max(now));
+                let sent_at = locked.last_sent_at.map_or(now, |latest| latest.0.max(now));
                 let message = super::insert_message(
                     conn,
                     &NewMessage {
@@ -98,17 +95,25 @@ impl Operations for Conn {
                     },
                 )
                 .await?;
-                let id = message.id;
-                super::statement(
-                    diesel::update(conv::table.find((sender, recipient)))
-                        .set(conv::last_message_id.eq(id)),
+                // Both sides in one statement: the latest message, its time, and one more
+                // unread for the recipient.
+                let recipient_side = diesel::dsl::case_when::<_, _, diesel::sql_types::BigInt>(
+                    conv::owner_id.eq(recipient),
+                    1_i64,
                 )
-                .execute(conn)
-                .await?;
-                super::statement(diesel::update(conv::table.find((recipient, sender))).set((
-                    conv::last_message_id.eq(id),
-                    conv::unread_count.eq(conv::unread_count + 1),
-                )))
+                .otherwise(0_i64);
+                super::statement(
+                    diesel::update(
+                        conv::table
+                            .filter(conv::owner_id.eq_any([sender, recipient]))
+                            .filter(conv::partner_id.eq_any([sender, recipient])),
+                    )
+                    .set((
+                        conv::last_message_id.eq(message.id),
+                        conv::last_sent_at.eq(UtcTimestamp(sent_at)),
+                        conv::unread_count.eq(conv::unread_count + recipient_side),
+                    )),
+                )
                 .execute(conn)
                 .await?;
                 Ok(message)

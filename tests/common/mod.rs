@@ -490,12 +490,33 @@ macro_rules! probe {
                     .expect("prepare connection");
             }
 
+            /// As if the message had been sent at `at` (by an instance with that clock):
+            /// its conversation's rows remember the latest `sent_at`, as a send leaves them.
             fn set_sent_at(&mut self, id: i64, at: DateTime<Utc>) {
+                use directmessages::schema::direct_message_conversations as c;
                 use directmessages::schema::{direct_messages as m, UtcTimestamp};
                 diesel::update(m::table.find(id))
                     .set(m::sent_at.eq(UtcTimestamp(at)))
                     .execute(self)
                     .expect("set sent_at");
+                let (sender, recipient): (i64, i64) = m::table
+                    .find(id)
+                    .select((m::sender_id, m::recipient_id))
+                    .first(self)
+                    .expect("the message");
+                diesel::update(
+                    c::table
+                        .filter(c::owner_id.eq_any([sender, recipient]))
+                        .filter(c::partner_id.eq_any([sender, recipient]))
+                        .filter(
+                            c::last_sent_at
+                                .lt(UtcTimestamp(at))
+                                .or(c::last_sent_at.is_null()),
+                        ),
+                )
+                .set(c::last_sent_at.eq(UtcTimestamp(at)))
+                .execute(self)
+                .expect("set last_sent_at");
             }
 
             fn sent_at(&mut self, id: i64) -> DateTime<Utc> {
@@ -737,6 +758,11 @@ impl Capture {
     }
 
     /// The first recorded statement that `pick` accepts.
+    /// Every statement captured so far, in order.
+    pub fn all(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+
     pub fn find(&self, pick: impl Fn(&str) -> bool) -> String {
         self.0
             .lock()

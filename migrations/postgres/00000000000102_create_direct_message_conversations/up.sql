@@ -5,6 +5,8 @@ CREATE TABLE direct_message_conversations (
     partner_id BIGINT NOT NULL,
     last_message_id BIGINT,
     unread_count BIGINT NOT NULL DEFAULT 0,
+    -- The latest `sent_at` of the conversation, read with its lock by the next send.
+    last_sent_at TIMESTAMPTZ,
     PRIMARY KEY (owner_id, partner_id),
     CHECK (owner_id <> partner_id),
     CHECK (unread_count >= 0)
