@@ -68,10 +68,7 @@ macro_rules! row_lock_hook {
             blocked: UserId,
         ) -> QueryResult<Option<crate::operations::LockedConversation>> {
             statement(
-                conv::table
-                    .find((lo, hi))
-                    .select(crate::operations::locked_conversation(blocker, blocked))
-                    .for_update(),
+                crate::operations::conversation_to_lock(lo, hi, blocker, blocked).for_update(),
             )
             .get_result(conn)
             .await

@@ -10,7 +10,6 @@ use diesel::QueryResult;
 use super::{self as execution, PgConn as Conn};
 use crate::message::{NewMessage, StoredMessage};
 use crate::operations::{Body, MarkFilter};
-use crate::schema::direct_message_conversations as conv;
 use crate::schema::direct_messages as dm;
 use crate::schema::UtcTimestamp;
 use crate::{Message, MessageId, Result, UserId};
@@ -118,6 +117,11 @@ where
 }
 
 crate::dialect::returning_hooks!();
+
+/// The unread messages of `user`, in one statement.
+async fn unread_messages(conn: &mut Conn, user: UserId) -> QueryResult<Vec<Message>> {
+    operations::load_unread(conn, user).await
+}
 
 /// The message as last committed: at READ COMMITTED every statement sees it.
 async fn find_current(conn: &mut Conn, id: MessageId) -> QueryResult<Option<StoredMessage>> {

@@ -12,7 +12,6 @@ use super::{self as execution, SqliteConn as Conn};
 use crate::message::{NewMessage, StoredMessage};
 use crate::operations::{Body, MarkFilter};
 use crate::retry::backoff;
-use crate::schema::direct_message_conversations as conv;
 use crate::schema::direct_messages as dm;
 use crate::schema::UtcTimestamp;
 use crate::{Error, Message, MessageId, Result, UserId};
@@ -114,6 +113,11 @@ where
 
 crate::dialect::returning_hooks!();
 
+/// The unread messages of `user`, in one statement.
+async fn unread_messages(conn: &mut Conn, user: UserId) -> QueryResult<Vec<Message>> {
+    operations::load_unread(conn, user).await
+}
+
 /// The message as last committed: every statement sees it.
 async fn find_current(conn: &mut Conn, id: MessageId) -> QueryResult<Option<StoredMessage>> {
     operations::find_stored(conn, id).await
@@ -129,11 +133,9 @@ async fn lock_conversation(
     blocker: UserId,
     blocked: UserId,
 ) -> QueryResult<Option<crate::operations::LockedConversation>> {
-    statement(
-        conv::table
-            .find((lo, hi))
-            .select(crate::operations::locked_conversation(blocker, blocked)),
-    )
+    statement(crate::operations::conversation_to_lock(
+        lo, hi, blocker, blocked,
+    ))
     .get_result(conn)
     .await
     .optional()

@@ -210,14 +210,15 @@ pub(crate) struct LockedConversation {
     pub(crate) blocked: bool,
 }
 
-/// The columns of [`LockedConversation`] on the locked row: the latest `sent_at`, and
-/// whether `blocker` blocks `blocked`.
+/// The `(lo, hi)` row of a conversation as a send reads it (a dialect adds the row lock):
+/// its latest `sent_at`, and whether `blocker` blocks `blocked`.
 #[diesel::dsl::auto_type]
-pub(crate) fn locked_conversation(blocker: UserId, blocked: UserId) -> _ {
-    (
-        conv::last_sent_at,
-        diesel::dsl::exists(blocks::table.find((blocker, blocked))),
-    )
+pub(crate) fn conversation_to_lock(lo: UserId, hi: UserId, blocker: UserId, blocked: UserId) -> _ {
+    let blocks_sender: diesel::dsl::exists<diesel::dsl::Find<blocks::table, (UserId, UserId)>> =
+        diesel::dsl::exists(blocks::table.find((blocker, blocked)));
+    conv::table
+        .find((lo, hi))
+        .select((conv::last_sent_at, blocks_sender))
 }
 
 /// A message read by one call, and whether that call is the one that marked it read.

@@ -580,16 +580,22 @@ macro_rules! probe {
                 diesel::delete(c::table)
                     .execute(self)
                     .expect("clear conversations");
-                for ((owner, partner), (last, unread)) in expected {
-                    diesel::insert_into(c::table)
-                        .values((
+                let rows: Vec<_> = expected
+                    .into_iter()
+                    .map(|((owner, partner), (last, unread))| {
+                        (
                             c::owner_id.eq(owner),
                             c::partner_id.eq(partner),
                             c::last_message_id.eq(last),
                             c::unread_count.eq(unread),
-                        ))
+                        )
+                    })
+                    .collect();
+                for chunk in rows.chunks(1_000) {
+                    diesel::insert_into(c::table)
+                        .values(chunk)
                         .execute(self)
-                        .expect("conversation row");
+                        .expect("conversation rows");
                 }
             }
 
