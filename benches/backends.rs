@@ -360,6 +360,47 @@ where
     );
 }
 
+/// Sends per second through an r2d2 pool of `threads` connections, one thread each,
+/// every thread writing to conversations of its own (PostgreSQL commits durably; SQLite
+/// in WAL with a busy timeout).
+#[cfg(feature = "r2d2")]
+fn sends_per_second<C>(
+    name: &str,
+    pool_of: impl Fn(u32) -> diesel::r2d2::Pool<diesel::r2d2::ConnectionManager<C>>,
+) where
+    C: InboxConnection + diesel::r2d2::R2D2Connection + Send + 'static,
+{
+    for threads in [4_u32, 8] {
+        let pool = pool_of(threads);
+        let inbox = Inbox::new();
+        let seconds = 3.0;
+        let start = Instant::now();
+        let total: u64 = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let (pool, inbox) = (&pool, &inbox);
+                    s.spawn(move || {
+                        let mut conn = pool.get().expect("pooled connection");
+                        let mut sent = 0_u64;
+                        let me = 100_000 + i64::from(t);
+                        while start.elapsed().as_secs_f64() < seconds {
+                            let to = 200_000 + (sent % 50) as i64;
+                            inbox
+                                .send_message(&mut *conn, me, to, "hello")
+                                .expect("send");
+                            sent += 1;
+                        }
+                        sent
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("sender")).sum()
+        });
+        let rate = total as f64 / start.elapsed().as_secs_f64();
+        println!("| {name} | pool of {threads}, {threads} threads | {rate:.0} sends/s |");
+    }
+}
+
 fn sizes() -> Vec<u64> {
     std::env::var("DIRECTMESSAGES_BENCH_SIZES")
         .unwrap_or_else(|_| "10000,1000000".to_owned())
@@ -404,7 +445,7 @@ fn main() {
                 let dialect = Dialect {
                     name: "postgres",
                     numbered: true,
-                    series: "generate_series(1, {n}) AS s(i)",
+                    series: "generate_series(1::bigint, {n}) AS s(i)",
                     now: "now()",
                     returning: true,
                 };
@@ -458,5 +499,77 @@ fn main() {
             }
             Err(_) => eprintln!("note: mysql skipped: DIRECTMESSAGES_MYSQL_URL is not set"),
         }
+    }
+    #[cfg(feature = "r2d2")]
+    throughput();
+}
+
+/// The sends-per-second table, on fresh databases of each configured backend.
+#[cfg(feature = "r2d2")]
+fn throughput() {
+    println!();
+    println!("| backend | senders | throughput |");
+    println!("|---|---|---:|");
+    #[cfg(feature = "sqlite")]
+    {
+        let path = std::env::temp_dir().join(format!("dm-sends-{}.db", std::process::id()));
+        let url = path.to_string_lossy().into_owned();
+        let mut conn = diesel::SqliteConnection::establish(&url).expect("open");
+        directmessages::run_migrations(&mut conn).expect("migrations");
+        sends_per_second("sqlite", |threads| {
+            diesel::r2d2::Pool::builder()
+                .max_size(threads)
+                .connection_customizer(Box::new(directmessages::SqliteCustomizer::new().wal(true)))
+                .build(diesel::r2d2::ConnectionManager::<diesel::SqliteConnection>::new(&url))
+                .expect("pool")
+        });
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+    #[cfg(feature = "postgres")]
+    if let Ok(url) = std::env::var("DIRECTMESSAGES_POSTGRES_URL") {
+        let schema = format!("dm_sends_{}", std::process::id());
+        let mut admin = diesel::PgConnection::establish(&url).expect("postgres");
+        admin
+            .batch_execute(&format!("CREATE SCHEMA {schema}"))
+            .expect("schema");
+        let separator = if url.contains('?') { '&' } else { '?' };
+        let url = format!("{url}{separator}options=-csearch_path%3D{schema}");
+        let mut conn = diesel::PgConnection::establish(&url).expect("postgres");
+        directmessages::run_migrations(&mut conn).expect("migrations");
+        sends_per_second("postgres", |threads| {
+            diesel::r2d2::Pool::builder()
+                .max_size(threads)
+                .build(diesel::r2d2::ConnectionManager::<diesel::PgConnection>::new(&url))
+                .expect("pool")
+        });
+        admin
+            .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+            .expect("drop");
+    }
+    #[cfg(feature = "mysql")]
+    if let Ok(url) = std::env::var("DIRECTMESSAGES_MYSQL_URL") {
+        let name = format!("dm_sends_{}", std::process::id());
+        let mut admin = diesel::MysqlConnection::establish(&url).expect("mysql");
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name} CHARACTER SET utf8mb4"))
+            .expect("database");
+        let (base, query) = url
+            .split_once('?')
+            .map_or((url.as_str(), String::new()), |(b, q)| (b, format!("?{q}")));
+        let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
+        let url = format!("{server}/{name}{query}");
+        let mut conn = diesel::MysqlConnection::establish(&url).expect("mysql");
+        directmessages::run_migrations(&mut conn).expect("migrations");
+        sends_per_second("mysql", |threads| {
+            diesel::r2d2::Pool::builder()
+                .max_size(threads)
+                .build(diesel::r2d2::ConnectionManager::<diesel::MysqlConnection>::new(&url))
+                .expect("pool")
+        });
+        admin
+            .batch_execute(&format!("DROP DATABASE {name}"))
+            .expect("drop");
     }
 }

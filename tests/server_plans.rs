@@ -11,7 +11,7 @@ mod common;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{Nullable, Text};
+use diesel::sql_types::Text;
 use directmessages::{ConversationQuery, ConversationsQuery, Inbox, InboxConnection};
 
 use common::{Capture, Probe, TestDb};
@@ -191,12 +191,12 @@ fn on_postgresql_no_statement_reads_a_whole_table() {
 fn on_mariadb_no_statement_reads_a_whole_table() {
     #[derive(QueryableByName, Debug)]
     struct PlanRow {
-        #[diesel(sql_type = Nullable<Text>)]
+        #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
         table: Option<String>,
-        #[diesel(sql_type = Nullable<Text>)]
+        #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
         #[diesel(column_name = "type")]
         access: Option<String>,
-        #[diesel(sql_type = Nullable<Text>)]
+        #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
         key: Option<String>,
     }
     common::run::<common::MysqlDb>(|db| {
