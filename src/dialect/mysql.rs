@@ -126,13 +126,9 @@ where
         }
         Err(e) => Err(e.into()),
     };
-    // After a commit, the session only needs its autocommit back; after a failure, or
-    // if that was cut off, the transaction is rolled back first.
-    let first: &[&str] = if result.is_ok() {
-        &["SET autocommit = 1"]
-    } else {
-        &ROLLBACK
-    };
+    // The commit gave the session its autocommit back; after a failure, or if that was
+    // cut off, the transaction is rolled back first.
+    let first: &[&str] = if result.is_ok() { &[] } else { &ROLLBACK };
     transactions::end_transaction(conn, first, &ROLLBACK).await;
     result
 }
@@ -161,16 +157,21 @@ fn transaction_lost(cause: &diesel::result::Error) -> Error {
     ))
 }
 
-/// Commits the inbox's transaction if it is still the one [`GUARD`] opened. The COMMIT is
-/// a prepared statement, so that a deadlock or a Galera certification conflict reported
-/// at commit keeps its error code (1213 on the blocking client) and is retried.
+/// Commits the inbox's transaction if it is still the one [`GUARD`] opened, by switching
+/// autocommit back on, which commits it. That statement is a prepared one, so that a
+/// deadlock or a Galera certification conflict reported at commit keeps its error code
+/// (1213 on the blocking client; the async client's is recognized by its message) and is
+/// retried.
 async fn commit_guarded(conn: &mut Conn) -> Result<()> {
     if let Err(lost) =
         execution::batch_execute(conn, "RELEASE SAVEPOINT directmessages_guard").await
     {
         return Err(transaction_lost(&lost));
     }
-    diesel::sql_query("COMMIT").execute(conn).await?;
+    // Turning autocommit back on commits the transaction: one round trip for both.
+    diesel::sql_query("SET autocommit = 1")
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
