@@ -409,6 +409,91 @@ fn sizes() -> Vec<u64> {
         .collect()
 }
 
+/// A scratch schema on a PostgreSQL server: created here, dropped with the value.
+#[cfg(feature = "postgres")]
+struct PgScratch {
+    admin: diesel::PgConnection,
+    schema: String,
+    /// The URL of a connection that works in it.
+    url: String,
+}
+
+#[cfg(feature = "postgres")]
+impl PgScratch {
+    /// A new schema, migrated, or `None` (with a notice) without a server URL.
+    fn new(tag: &str) -> Option<Self> {
+        let Ok(url) = std::env::var("DIRECTMESSAGES_POSTGRES_URL") else {
+            eprintln!("note: postgres skipped: DIRECTMESSAGES_POSTGRES_URL is not set");
+            return None;
+        };
+        let schema = format!("dm_{tag}_{}", std::process::id());
+        let mut admin = diesel::PgConnection::establish(&url).expect("postgres");
+        admin
+            .batch_execute(&format!("CREATE SCHEMA {schema}"))
+            .expect("schema");
+        let separator = if url.contains('?') { '&' } else { '?' };
+        let url = format!("{url}{separator}options=-csearch_path%3D{schema}");
+        directmessages::run_migrations(
+            &mut diesel::PgConnection::establish(&url).expect("postgres"),
+        )
+        .expect("migrations");
+        Some(Self { admin, schema, url })
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl Drop for PgScratch {
+    fn drop(&mut self) {
+        let _ = self
+            .admin
+            .batch_execute(&format!("DROP SCHEMA {} CASCADE", self.schema));
+    }
+}
+
+/// A scratch database on a MySQL/MariaDB server: created here, dropped with the value.
+#[cfg(feature = "mysql")]
+struct MysqlScratch {
+    admin: diesel::MysqlConnection,
+    name: String,
+    /// The URL of a connection that works in it.
+    url: String,
+}
+
+#[cfg(feature = "mysql")]
+impl MysqlScratch {
+    /// A new database, migrated, or `None` (with a notice) without a server URL.
+    fn new(tag: &str) -> Option<Self> {
+        let Ok(url) = std::env::var("DIRECTMESSAGES_MYSQL_URL") else {
+            eprintln!("note: mysql skipped: DIRECTMESSAGES_MYSQL_URL is not set");
+            return None;
+        };
+        let name = format!("dm_{tag}_{}", std::process::id());
+        let mut admin = diesel::MysqlConnection::establish(&url).expect("mysql");
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name} CHARACTER SET utf8mb4"))
+            .expect("database");
+        let (base, query) = url
+            .split_once('?')
+            .map_or((url.as_str(), String::new()), |(b, q)| (b, format!("?{q}")));
+        let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
+        let url = format!("{server}/{name}{query}");
+        directmessages::run_migrations(
+            &mut diesel::MysqlConnection::establish(&url).expect("mysql"),
+        )
+        .expect("migrations");
+        Some(Self { admin, name, url })
+    }
+}
+
+#[cfg(feature = "mysql")]
+impl Drop for MysqlScratch {
+    fn drop(&mut self) {
+        let _ = self
+            .admin
+            .batch_execute(&format!("DROP DATABASE {}", self.name));
+    }
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` runs this with no argument.
     if !std::env::args().any(|a| a == "--bench") {
@@ -440,64 +525,32 @@ fn main() {
             }
         }
         #[cfg(feature = "postgres")]
-        match std::env::var("DIRECTMESSAGES_POSTGRES_URL") {
-            Ok(url) => {
-                let dialect = Dialect {
-                    name: "postgres",
-                    numbered: true,
-                    series: "generate_series(1::bigint, {n}) AS s(i)",
-                    now: "now()",
-                    returning: true,
-                };
-                let schema = format!("dm_bench_{}", std::process::id());
-                let mut admin = diesel::PgConnection::establish(&url).expect("postgres");
-                admin
-                    .batch_execute(&format!("CREATE SCHEMA {schema}"))
-                    .expect("schema");
-                let separator = if url.contains('?') { '&' } else { '?' };
-                let url = format!("{url}{separator}options=-csearch_path%3D{schema}");
-                let mut conn = diesel::PgConnection::establish(&url).expect("postgres");
-                directmessages::run_migrations(&mut conn).expect("migrations");
-                fixture(&mut conn, &dialect, size);
-                run(conn, &dialect, size);
-                admin
-                    .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
-                    .expect("drop");
-            }
-            Err(_) => eprintln!("note: postgres skipped: DIRECTMESSAGES_POSTGRES_URL is not set"),
+        if let Some(scratch) = PgScratch::new("bench") {
+            let dialect = Dialect {
+                name: "postgres",
+                numbered: true,
+                series: "generate_series(1::bigint, {n}) AS s(i)",
+                now: "now()",
+                returning: true,
+            };
+            let mut conn = diesel::PgConnection::establish(&scratch.url).expect("postgres");
+            fixture(&mut conn, &dialect, size);
+            run(conn, &dialect, size);
         }
         #[cfg(feature = "mysql")]
-        match std::env::var("DIRECTMESSAGES_MYSQL_URL") {
-            Ok(url) => {
-                let dialect = Dialect {
-                    name: "mysql",
-                    numbered: false,
-                    series: "(WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}) SELECT i FROM n) s",
-                    now: "UTC_TIMESTAMP(6)",
-                    returning: false,
-                };
-                let name = format!("dm_bench_{}", std::process::id());
-                let mut admin = diesel::MysqlConnection::establish(&url).expect("mysql");
-                admin
-                    .batch_execute(&format!("CREATE DATABASE {name} CHARACTER SET utf8mb4"))
-                    .expect("database");
-                let (base, query) = url
-                    .split_once('?')
-                    .map_or((url.as_str(), String::new()), |(b, q)| (b, format!("?{q}")));
-                let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
-                let mut conn =
-                    diesel::MysqlConnection::establish(&format!("{server}/{name}{query}"))
-                        .expect("mysql");
-                conn.batch_execute("SET SESSION max_recursive_iterations = 100000000")
-                    .ok();
-                directmessages::run_migrations(&mut conn).expect("migrations");
-                fixture(&mut conn, &dialect, size);
-                run(conn, &dialect, size);
-                admin
-                    .batch_execute(&format!("DROP DATABASE {name}"))
-                    .expect("drop");
-            }
-            Err(_) => eprintln!("note: mysql skipped: DIRECTMESSAGES_MYSQL_URL is not set"),
+        if let Some(scratch) = MysqlScratch::new("bench") {
+            let dialect = Dialect {
+                name: "mysql",
+                numbered: false,
+                series: "(WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}) SELECT i FROM n) s",
+                now: "UTC_TIMESTAMP(6)",
+                returning: false,
+            };
+            let mut conn = diesel::MysqlConnection::establish(&scratch.url).expect("mysql");
+            conn.batch_execute("SET SESSION max_recursive_iterations = 100000000")
+                .ok();
+            fixture(&mut conn, &dialect, size);
+            run(conn, &dialect, size);
         }
     }
     #[cfg(feature = "r2d2")]
@@ -528,48 +581,23 @@ fn throughput() {
         }
     }
     #[cfg(feature = "postgres")]
-    if let Ok(url) = std::env::var("DIRECTMESSAGES_POSTGRES_URL") {
-        let schema = format!("dm_sends_{}", std::process::id());
-        let mut admin = diesel::PgConnection::establish(&url).expect("postgres");
-        admin
-            .batch_execute(&format!("CREATE SCHEMA {schema}"))
-            .expect("schema");
-        let separator = if url.contains('?') { '&' } else { '?' };
-        let url = format!("{url}{separator}options=-csearch_path%3D{schema}");
-        let mut conn = diesel::PgConnection::establish(&url).expect("postgres");
-        directmessages::run_migrations(&mut conn).expect("migrations");
+    if let Some(scratch) = PgScratch::new("sends") {
         sends_per_second("postgres", |threads| {
             diesel::r2d2::Pool::builder()
                 .max_size(threads)
-                .build(diesel::r2d2::ConnectionManager::<diesel::PgConnection>::new(&url))
+                .build(diesel::r2d2::ConnectionManager::<diesel::PgConnection>::new(&scratch.url))
                 .expect("pool")
         });
-        admin
-            .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
-            .expect("drop");
     }
     #[cfg(feature = "mysql")]
-    if let Ok(url) = std::env::var("DIRECTMESSAGES_MYSQL_URL") {
-        let name = format!("dm_sends_{}", std::process::id());
-        let mut admin = diesel::MysqlConnection::establish(&url).expect("mysql");
-        admin
-            .batch_execute(&format!("CREATE DATABASE {name} CHARACTER SET utf8mb4"))
-            .expect("database");
-        let (base, query) = url
-            .split_once('?')
-            .map_or((url.as_str(), String::new()), |(b, q)| (b, format!("?{q}")));
-        let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
-        let url = format!("{server}/{name}{query}");
-        let mut conn = diesel::MysqlConnection::establish(&url).expect("mysql");
-        directmessages::run_migrations(&mut conn).expect("migrations");
+    if let Some(scratch) = MysqlScratch::new("sends") {
         sends_per_second("mysql", |threads| {
             diesel::r2d2::Pool::builder()
                 .max_size(threads)
-                .build(diesel::r2d2::ConnectionManager::<diesel::MysqlConnection>::new(&url))
+                .build(
+                    diesel::r2d2::ConnectionManager::<diesel::MysqlConnection>::new(&scratch.url),
+                )
                 .expect("pool")
         });
-        admin
-            .batch_execute(&format!("DROP DATABASE {name}"))
-            .expect("drop");
     }
 }

@@ -239,17 +239,20 @@ async fn unread_messages(conn: &mut Conn, user: UserId) -> QueryResult<Vec<Messa
         .await?;
     let mut unread = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(MARK_CHUNK) {
-        unread.extend(
-            statement(
-                dm::table
-                    .filter(dm::id.eq_any(chunk))
-                    .select(Message::as_select()),
-            )
-            .load::<Message>(conn)
-            .await?,
-        );
+        unread.extend(messages_by_id(conn, chunk).await?);
     }
     Ok(unread)
+}
+
+/// The messages of these ids (at most [`MARK_CHUNK`]), by primary key.
+async fn messages_by_id(conn: &mut Conn, ids: &[MessageId]) -> QueryResult<Vec<Message>> {
+    statement(
+        dm::table
+            .filter(dm::id.eq_any(ids))
+            .select(Message::as_select()),
+    )
+    .load(conn)
+    .await
 }
 
 /// Marks read the messages `filter` selects and returns exactly the ones it changed: the
@@ -277,15 +280,7 @@ async fn mark_read_returning(
         )
         .execute(conn)
         .await?;
-        marked.extend(
-            statement(
-                dm::table
-                    .filter(dm::id.eq_any(chunk))
-                    .select(Message::as_select()),
-            )
-            .load::<Message>(conn)
-            .await?,
-        );
+        marked.extend(messages_by_id(conn, chunk).await?);
     }
     Ok(marked)
 }
