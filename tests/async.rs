@@ -68,6 +68,13 @@ fn every_connection_type_gives_send_futures() {
 }
 
 #[test]
+fn an_async_inbox_is_shared_between_tasks_like_an_inbox() {
+    fn shared<T: Send + Sync + Default + 'static>() {}
+    shared::<AsyncInbox>();
+    shared::<Inbox>();
+}
+
+#[test]
 fn an_async_inbox_keeps_the_limits_and_handlers_of_the_inbox_it_came_from() {
     let inbox = Inbox::builder().max_message_chars(3).build();
     let fired = Arc::new(AtomicUsize::new(0));
