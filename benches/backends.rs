@@ -284,6 +284,30 @@ where
             },
         ),
     );
+    // Message 2 of the fixture: from user 1 to user 2, already read.
+    report(
+        "read_message_as, already read",
+        side_by_side(
+            || {
+                std::hint::black_box(inbox.read_message_as(&mut *c(), 2, 2).expect("read"));
+            },
+            || {
+                let rows: Vec<Row> = statement(
+                    dialect,
+                    "SELECT id, sender_id, recipient_id, content, sent_at, read_at \
+                     FROM direct_messages WHERE id = ? \
+                     AND (sender_id = ? AND deleted_by_sender = false \
+                     OR recipient_id = ? AND deleted_by_recipient = false)",
+                )
+                .bind::<BigInt, _>(2_i64)
+                .bind::<BigInt, _>(2_i64)
+                .bind::<BigInt, _>(2_i64)
+                .load(&mut *c())
+                .expect("read");
+                std::hint::black_box(rows);
+            },
+        ),
+    );
     report(
         "mark_conversation_read, nothing unread",
         side_by_side(
