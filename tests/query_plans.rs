@@ -115,3 +115,43 @@ fn every_statement_of_every_operation_searches_an_index() {
     // Every operation above runs at least one statement worth checking.
     assert!(checked >= 25, "only {checked} statements were checked");
 }
+
+/// SQLite plans a bare `LIMIT ?` for the value bound to it and compiles the statement
+/// again after every new binding: a page would pay a fresh parse and plan on every call.
+/// The reads and marks the inbox runs bind their counts as `? + 0`, which it does not read.
+#[test]
+fn no_read_binds_a_bare_limit() {
+    let mut conn = SqliteConnection::establish(":memory:").unwrap();
+    directmessages::run_migrations(&mut conn).unwrap();
+    let inbox = Inbox::new();
+    let a = inbox.send_message(&mut conn, 1, 2, "a").unwrap();
+    inbox.send_message(&mut conn, 2, 1, "b").unwrap();
+
+    let statements = Arc::new(Mutex::new(Vec::new()));
+    conn.set_instrumentation(Capture(Arc::clone(&statements)));
+    inbox.read_message(&mut conn, a.id).unwrap();
+    inbox.read_message_as(&mut conn, 2, a.id).unwrap();
+    inbox.mark_conversation_read(&mut conn, 1, 2).unwrap();
+    inbox.mark_conversation_read(&mut conn, 1, 2).unwrap();
+    let page = ConversationQuery::new().reversed().limit(10).mark_read();
+    inbox.conversation(&mut conn, 2, 1, page).unwrap();
+    inbox
+        .conversations(&mut conn, 1, ConversationsQuery::new().limit(5))
+        .unwrap();
+
+    let statements = statements.lock().unwrap().clone();
+    let limited: Vec<&String> = statements
+        .iter()
+        .filter(|s| s.to_uppercase().contains("LIMIT"))
+        .collect();
+    assert!(
+        limited.len() >= 2,
+        "the pages were not captured: {statements:?}"
+    );
+    for sql in limited {
+        assert!(
+            sql.to_uppercase().contains("LIMIT ? + 0"),
+            "a bare LIMIT in\n  {sql}"
+        );
+    }
+}

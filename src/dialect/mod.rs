@@ -17,6 +17,17 @@ mod sqlite_pool;
 #[cfg(all(feature = "sqlite", feature = "r2d2"))]
 pub use sqlite_pool::SqliteCustomizer;
 
+// SQLite would compile a statement again for each value bound to a bare `LIMIT ?`
+// (see `Limited`); the other backends take the count as it is.
+#[cfg(feature = "sqlite")]
+impl crate::operations::LimitSyntax for diesel::sqlite::Sqlite {
+    const AFTER: &'static str = " + 0";
+}
+#[cfg(feature = "postgres")]
+impl crate::operations::LimitSyntax for diesel::pg::Pg {}
+#[cfg(feature = "mysql")]
+impl crate::operations::LimitSyntax for diesel::mysql::Mysql {}
+
 /// The hooks of the backends with `RETURNING` (SQLite 3.35+ and PostgreSQL): an insert
 /// and a guarded mark-read return their rows from the statement itself.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

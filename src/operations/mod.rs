@@ -110,6 +110,69 @@ pub(crate) fn unread_of(user: UserId) -> _ {
         .filter(blocks::blocker_id.nullable().is_null())
 }
 
+/// How a backend writes `LIMIT` with a bound count: the text around the parameter.
+pub(crate) trait LimitSyntax: diesel::backend::Backend {
+    /// What comes before the parameter.
+    const BEFORE: &'static str = " LIMIT ";
+    /// What comes after it.
+    const AFTER: &'static str = "";
+}
+
+/// `query`, then `LIMIT n` when there is an `n`, in the form [`LimitSyntax`] gives.
+///
+/// SQLite (since 3.47) plans a `LIMIT ?` for the value bound to it, which marks the
+/// prepared statement to be compiled again after every new binding: each page cost a
+/// fresh parse and plan, several times the cost of the query itself. Bound as `? + 0`,
+/// the count is an expression the planner does not read, and the cached statement is
+/// reused as it is.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limited<Q> {
+    query: Q,
+    limit: Option<i64>,
+}
+
+impl<Q> Limited<Q> {
+    /// `query` with at most `limit` rows, or all of them.
+    pub(crate) fn new(query: Q, limit: Option<u32>) -> Self {
+        Self {
+            query,
+            limit: limit.map(i64::from),
+        }
+    }
+}
+
+impl<Q: diesel::query_builder::Query> diesel::query_builder::Query for Limited<Q> {
+    type SqlType = Q::SqlType;
+}
+
+// With and without a limit the text differs: never one cache entry for both by type.
+impl<Q> diesel::query_builder::QueryId for Limited<Q> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q, DB> diesel::query_builder::QueryFragment<DB> for Limited<Q>
+where
+    DB: LimitSyntax + diesel::sql_types::HasSqlType<diesel::sql_types::BigInt>,
+    Q: diesel::query_builder::QueryFragment<DB>,
+    i64: diesel::serialize::ToSql<diesel::sql_types::BigInt, DB>,
+{
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
+    ) -> QueryResult<()> {
+        self.query.walk_ast(out.reborrow())?;
+        if let Some(limit) = &self.limit {
+            out.push_sql(DB::BEFORE);
+            out.push_bind_param::<diesel::sql_types::BigInt, _>(limit)?;
+            out.push_sql(DB::AFTER);
+        }
+        Ok(())
+    }
+}
+
+impl<Q, C> diesel::RunQueryDsl<C> for Limited<Q> {}
+
 /// `user` may see `stored`: it took part in it and has not deleted it.
 pub(crate) fn authorize(
     stored: &crate::message::StoredMessage,

@@ -22,8 +22,8 @@ use super::Conn;
 use crate::message::{NewMessage, StoredMessage};
 use crate::operations::{
     authorize, conversation_key, has_unread, in_conversation, markable, newest_first, oldest_first,
-    partner_blocked, unread_of, visible_in_own_conversation, Body, ConversationPage, MessageRead,
-    Operations, ReadScope, MARK_CHUNK,
+    partner_blocked, unread_of, visible_in_own_conversation, Body, ConversationPage, Limited,
+    MessageRead, Operations, ReadScope, MARK_CHUNK,
 };
 use crate::schema::direct_message_blocks as blocks;
 use crate::schema::direct_message_conversations as conv;
@@ -224,10 +224,9 @@ impl Operations for Conn {
         } else {
             select.order(oldest_first())
         };
-        if let Some(limit) = query.limit {
-            select = select.limit(i64::from(limit));
-        }
-        let mut messages: Vec<Message> = super::statement(select).load(self).await?;
+        let mut messages: Vec<Message> = super::statement(Limited::new(select, query.limit))
+            .load(self)
+            .await?;
         let mut unread: Vec<MessageId> = if query.mark_read {
             messages
                 .iter()
@@ -308,10 +307,10 @@ impl Operations for Conn {
         if let Some(before) = query.before {
             select = select.filter(conv::last_message_id.lt(before));
         }
-        if let Some(limit) = query.limit {
-            select = select.limit(i64::from(limit));
-        }
-        let rows: Vec<(UserId, Message, i64, bool)> = super::statement(select).load(self).await?;
+        let rows: Vec<(UserId, Message, i64, bool)> =
+            super::statement(Limited::new(select, query.limit))
+                .load(self)
+                .await?;
         Ok(rows
             .into_iter()
             .map(
@@ -330,15 +329,11 @@ impl Operations for Conn {
         partner: UserId,
     ) -> Result<Vec<Message>> {
         // The counter is exact: when it says nothing is unread, take no write lock.
-        let unread: Option<i64> = super::statement(
-            conv::table
-                .find((user, partner))
-                .select(conv::unread_count)
-                .limit(1),
-        )
-        .get_result(self)
-        .await
-        .optional()?;
+        let unread: Option<i64> =
+            super::statement(conv::table.find((user, partner)).select(conv::unread_count))
+                .get_result(self)
+                .await
+                .optional()?;
         if unread.unwrap_or(0) == 0 {
             return Ok(Vec::new());
         }
@@ -489,15 +484,10 @@ pub(super) async fn find_stored(
     conn: &mut Conn,
     id: MessageId,
 ) -> diesel::QueryResult<Option<crate::message::StoredMessage>> {
-    super::statement(
-        dm::table
-            .find(id)
-            .select(StoredMessage::as_select())
-            .limit(1),
-    )
-    .get_result(conn)
-    .await
-    .optional()
+    super::statement(dm::table.find(id).select(StoredMessage::as_select()))
+        .get_result(conn)
+        .await
+        .optional()
 }
 
 /// Marks read what `scope` selects and keeps the unread counters in step.
