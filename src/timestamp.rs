@@ -33,8 +33,9 @@ macro_rules! delegate_to_datetime {
 #[cfg(feature = "sqlite")]
 mod sqlite {
     use super::*;
+    use chrono::{NaiveDate, NaiveDateTime};
     use diesel::sql_types::Timestamp;
-    use diesel::sqlite::{Sqlite, SqliteValue};
+    use diesel::sqlite::{Sqlite, SqliteType, SqliteValue};
 
     // The same text format Diesel uses for `Timestamp`, so SQLite's date functions work.
     impl ToSql<UtcDateTime, Sqlite> for DateTime<Utc> {
@@ -44,12 +45,55 @@ mod sqlite {
         }
     }
     impl FromSql<UtcDateTime, Sqlite> for DateTime<Utc> {
-        fn from_sql(value: SqliteValue<'_, '_, '_>) -> deserialize::Result<Self> {
-            <chrono::NaiveDateTime as FromSql<Timestamp, Sqlite>>::from_sql(value)
+        fn from_sql(mut value: SqliteValue<'_, '_, '_>) -> deserialize::Result<Self> {
+            // The text the inbox writes, read field by field; any other form a host may
+            // have stored goes through Diesel's parser, which tries format after format
+            // with chrono's interpreter (several times the cost, for every timestamp of
+            // every row loaded).
+            if value.value_type() == Some(SqliteType::Text) {
+                if let Some(naive) = parse_stored(value.read_text().as_bytes()) {
+                    return Ok(naive.and_utc());
+                }
+            }
+            <NaiveDateTime as FromSql<Timestamp, Sqlite>>::from_sql(value)
                 .map(|naive| naive.and_utc())
         }
     }
     delegate_to_datetime!(Sqlite);
+
+    /// `YYYY-MM-DD HH:MM:SS`, then optionally `.` and 1 to 9 digits of a second, or `None`.
+    pub(super) fn parse_stored(text: &[u8]) -> Option<NaiveDateTime> {
+        let (whole, fraction) = text.split_at_checked(19)?;
+        let number = |at: usize, len: usize| -> Option<u32> {
+            whole.get(at..at + len)?.iter().try_fold(0_u32, |n, &b| {
+                b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
+            })
+        };
+        let separators = [(4, b'-'), (7, b'-'), (10, b' '), (13, b':'), (16, b':')];
+        if separators.iter().any(|&(at, c)| whole[at] != c) {
+            return None;
+        }
+        let nanos = match fraction {
+            [] => 0,
+            [b'.', digits @ ..] if (1..=9).contains(&digits.len()) => {
+                let mut n = 0_u32;
+                for &b in digits {
+                    if !b.is_ascii_digit() {
+                        return None;
+                    }
+                    n = n * 10 + u32::from(b - b'0');
+                }
+                n * 10_u32.pow(9 - digits.len() as u32)
+            }
+            _ => return None,
+        };
+        let date = NaiveDate::from_ymd_opt(
+            i32::try_from(number(0, 4)?).ok()?,
+            number(5, 2)?,
+            number(8, 2)?,
+        )?;
+        date.and_hms_nano_opt(number(11, 2)?, number(14, 2)?, number(17, 2)?, nanos)
+    }
 }
 
 #[cfg(feature = "postgres")]
@@ -90,4 +134,74 @@ mod mysql {
         }
     }
     delegate_to_datetime!(Mysql);
+}
+
+#[cfg(all(test, feature = "sqlite"))]
+mod tests {
+    use chrono::NaiveDateTime;
+    use diesel::prelude::*;
+
+    use super::sqlite::parse_stored;
+    use crate::schema::UtcTimestamp;
+
+    #[test]
+    fn stored_text_parses_as_diesel_parses_it() {
+        for text in [
+            "2026-12-06 05:54:49",
+            "2026-12-06 05:54:49.123456",
+            "2026-12-06 05:54:49.1",
+            "2026-12-06 05:54:49.000000001",
+            "1970-01-01 00:00:00.000000",
+            "0001-01-01 23:59:59.999999",
+            "2024-02-29 12:00:00.5",
+        ] {
+            let expected = NaiveDateTime::parse_from_str(text, "%F %T%.f").unwrap();
+            assert_eq!(parse_stored(text.as_bytes()), Some(expected), "{text}");
+        }
+    }
+
+    #[test]
+    fn other_text_is_left_to_diesel() {
+        for text in [
+            "",
+            "2026-12-06",
+            "2026-12-06T05:54:49",
+            "2026-12-06 05:54:49Z",
+            "2026-12-06 05:54:49.",
+            "2026-12-06 05:54:49.1234567890",
+            "2026-12-06 05:54:49+01:00",
+            "2026-13-06 05:54:49",
+            "2023-02-29 05:54:49",
+            "2026-12-06 24:00:00",
+            "2026-12-06 23:59:60",
+            "2026-12-06 05:5a:49",
+            "+026-12-06 05:54:49",
+            "2026-12-06 05:54:49.12a",
+        ] {
+            assert_eq!(parse_stored(text.as_bytes()), None, "{text}");
+        }
+    }
+
+    /// Timestamps a host wrote in another form Diesel reads (ISO `T`, milliseconds, a Julian
+    /// day number) still load.
+    #[test]
+    fn other_forms_still_load() {
+        let mut conn = SqliteConnection::establish(":memory:").unwrap();
+        let expected = "2026-12-06T04:54:49Z"
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .unwrap();
+        for value in [
+            "'2026-12-06T04:54:49'",
+            "'2026-12-06 04:54:49.000'",
+            "julianday('2026-12-06 04:54:49')",
+        ] {
+            let loaded: UtcTimestamp = diesel::select(diesel::dsl::sql::<
+                crate::schema::sql_types::UtcDateTime,
+            >(value))
+            .get_result(&mut conn)
+            .unwrap();
+            let drift = (loaded.0 - expected).num_milliseconds().abs();
+            assert!(drift < 1, "{value} loaded as {}", loaded.0);
+        }
+    }
 }
