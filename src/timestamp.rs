@@ -155,7 +155,8 @@ mod tests {
             "0001-01-01 23:59:59.999999",
             "2024-02-29 12:00:00.5",
         ] {
-            let expected = NaiveDateTime::parse_from_str(text, "%F %T%.f").unwrap();
+            let expected =
+                NaiveDateTime::parse_from_str(text, "%F %T%.f").expect("chrono parses it");
             assert_eq!(parse_stored(text.as_bytes()), Some(expected), "{text}");
         }
     }
@@ -186,10 +187,10 @@ mod tests {
     /// day number) still load.
     #[test]
     fn other_forms_still_load() {
-        let mut conn = SqliteConnection::establish(":memory:").unwrap();
+        let mut conn = SqliteConnection::establish(":memory:").expect("in-memory database");
         let expected = "2026-12-06T04:54:49Z"
             .parse::<chrono::DateTime<chrono::Utc>>()
-            .unwrap();
+            .expect("a time");
         for value in [
             "'2026-12-06T04:54:49'",
             "'2026-12-06 04:54:49.000'",
@@ -199,7 +200,7 @@ mod tests {
                 crate::schema::sql_types::UtcDateTime,
             >(value))
             .get_result(&mut conn)
-            .unwrap();
+            .expect("loads");
             let drift = (loaded.0 - expected).num_milliseconds().abs();
             assert!(drift < 1, "{value} loaded as {}", loaded.0);
         }

@@ -73,7 +73,7 @@ fn statements<C: InboxConnection + Connection>(conn: &mut C) -> Vec<String> {
         .into_iter()
         .filter(|s| {
             let upper = s.to_uppercase();
-            ["SELECT", "UPDATE", "DELETE"]
+            ["SELECT", "UPDATE", "DELETE", "WITH"]
                 .iter()
                 .any(|k| upper.starts_with(k))
         })
@@ -82,8 +82,8 @@ fn statements<C: InboxConnection + Connection>(conn: &mut C) -> Vec<String> {
 
 /// One bind of a captured statement: its SQL type for `PREPARE` (PostgreSQL) and its
 /// value as an SQL literal. Numbers, booleans and arrays of numbers are written as they
-/// are; anything else (a timestamp being written) as a NULL timestamp, which no plan
-/// depends on.
+/// are, text (a message's content) quoted; anything else (a timestamp being written) as
+/// a NULL timestamp, which no plan depends on.
 fn bind_literal(value: &str) -> (&'static str, String) {
     if value.parse::<i64>().is_ok() {
         ("bigint", value.to_owned())
@@ -91,6 +91,8 @@ fn bind_literal(value: &str) -> (&'static str, String) {
         ("boolean", value.to_owned())
     } else if value.starts_with('[') {
         ("bigint[]", format!("ARRAY{value}::bigint[]"))
+    } else if let Some(text) = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
+        ("text", format!("'{}'", text.replace('\'', "''")))
     } else {
         ("timestamptz", "NULL".to_owned())
     }
@@ -149,6 +151,10 @@ fn on_postgresql_no_statement_reads_a_whole_table() {
             statements.len() >= 25,
             "only {} statements",
             statements.len()
+        );
+        assert!(
+            statements.iter().any(|s| s.starts_with("WITH")),
+            "the one-statement send was not captured"
         );
         let mut explain = db.conn();
         for (n, captured) in statements.iter().enumerate() {

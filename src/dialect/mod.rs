@@ -9,6 +9,8 @@
 //! runner. SQLite's async connection runs the blocking operations on a blocking thread
 //! (`sqlite_async.rs`).
 
+#[cfg(feature = "postgres")]
+pub(crate) mod postgres_send;
 #[cfg(all(feature = "sqlite", feature = "diesel-async"))]
 mod sqlite_async;
 #[cfg(all(feature = "sqlite", feature = "r2d2"))]

@@ -8,11 +8,12 @@ use diesel::sql_types::BigInt;
 use diesel::QueryResult;
 
 use super::{self as execution, PgConn as Conn};
+use crate::dialect::postgres_send::SendToConversation;
 use crate::message::{NewMessage, StoredMessage};
 use crate::operations::{Body, MarkFilter};
 use crate::schema::direct_messages as dm;
 use crate::schema::UtcTimestamp;
-use crate::{Message, MessageId, Result, UserId};
+use crate::{Error, Message, MessageId, Result, UserId};
 use execution::RunQueryDsl;
 
 // The shared operations, compiled for `Conn`: one text, mounted once per backend and flavour.
@@ -129,3 +130,35 @@ async fn find_current(conn: &mut Conn, id: MessageId) -> QueryResult<Option<Stor
 }
 
 crate::dialect::row_lock_hook!();
+
+/// Sends to an existing conversation in one statement ([`SendToConversation`]), inside
+/// the send's transaction; `None` when the conversation has no row yet, which the general
+/// path makes. The clock is read before the lock here, but the stamp is still never
+/// earlier than the conversation's latest: the statement reads that under the lock.
+async fn send_to_conversation(
+    conn: &mut Conn,
+    sender: UserId,
+    recipient: UserId,
+    content: &str,
+) -> Result<Option<Message>> {
+    let now = UtcTimestamp(crate::timestamp::now());
+    let row: Option<(bool, Option<MessageId>, Option<UtcTimestamp>)> =
+        statement(SendToConversation::new(sender, recipient, content, now))
+            .get_result(conn)
+            .await
+            .optional()?;
+    match row {
+        None => Ok(None),
+        Some((true, _, _)) => Err(Error::Blocked { sender, recipient }),
+        Some((false, Some(id), Some(sent_at))) => Ok(Some(Message {
+            id,
+            sender_id: sender,
+            recipient_id: recipient,
+            content: content.to_owned(),
+            sent_at: sent_at.0,
+            read_at: None,
+        })),
+        // Not blocked, yet nothing inserted: the statement cannot do that.
+        Some((false, _, _)) => Err(diesel::result::Error::NotFound.into()),
+    }
+}

@@ -51,6 +51,13 @@ impl Operations for Conn {
         let (lo, hi) = conversation_key(sender, recipient);
         super::write_transaction(self, |conn| {
             Body::new(async move {
+                // PostgreSQL does all of what follows in one statement, once the
+                // conversation has its rows.
+                if let Some(message) =
+                    super::send_to_conversation(conn, sender, recipient, content).await?
+                {
+                    return Ok(message);
+                }
                 // Every send of a conversation locks its `(lo, hi)` row first and holds it
                 // to commit, so within a conversation ids, clock and commit order agree. The
                 // same statement reads the row's latest `sent_at` and the recipient's block.
