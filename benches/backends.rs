@@ -8,10 +8,13 @@
 //!
 //! Each operation runs 30 rounds of 100 calls, the crate and the hand-written SQL
 //! alternating by round; the table gives the median of the per-call means, and the ratio.
-//! The hand-written reads return the same rows as the inbox, by the statement one would
-//! write by hand on the same schema and indexes. The hand-written send is the least one
-//! could write: the insert and the update of both conversation rows in one transaction,
-//! without the inbox's conversation lock, block check and clock guard.
+//! The hand-written side returns the same rows as the inbox and leaves the same rows
+//! behind, by the statements one would write by hand on the same schema and indexes,
+//! kept prepared by Diesel's statement cache as its own DSL's are (on MySQL prepared
+//! afresh each time, as the inbox's statements are there). The hand-written send gives
+//! the same guarantees as the inbox's: it locks the conversation, refuses a blocked
+//! sender and never stamps a time earlier than the conversation's latest; where the
+//! dialect allows it, in one statement (see `send_by_hand`).
 
 use std::cell::RefCell;
 use std::time::Instant;
@@ -19,12 +22,12 @@ use std::time::Instant;
 use diesel::backend::Backend;
 use diesel::connection::{LoadConnection, SimpleConnection};
 use diesel::deserialize::QueryableByName;
-use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::query_dsl::methods::ExecuteDsl;
 use diesel::query_dsl::LoadQuery;
 use diesel::serialize::ToSql;
-use diesel::sql_types::{BigInt, HasSqlType, Nullable, Text};
-use diesel::{Connection, RunQueryDsl};
+use diesel::sql_types::{BigInt, HasSqlType, Nullable, Text, Untyped};
+use diesel::{Connection, QueryResult, RunQueryDsl};
 use directmessages::schema::sql_types::UtcDateTime;
 use directmessages::schema::UtcTimestamp;
 use directmessages::{ConversationQuery, ConversationsQuery, Inbox, InboxConnection};
@@ -74,8 +77,13 @@ struct Summary {
 /// What differs between the backends in the fixture and the hand-written SQL.
 struct Dialect {
     name: &'static str,
-    /// `$1, $2, …` (PostgreSQL) rather than `?`.
-    numbered: bool,
+    /// What makes a `SELECT` lock its rows (nothing on SQLite, whose write transactions
+    /// hold the database's one write lock).
+    for_update: &'static str,
+    /// What opens a write transaction.
+    begin: &'static str,
+    /// A bound `LIMIT` count (SQLite compiles a bare `LIMIT ?` again for every value).
+    limit: &'static str,
     /// SQL yielding `i` from 1 to `{n}`.
     series: &'static str,
     /// SQL for the current time, for `sent_at`.
@@ -84,19 +92,69 @@ struct Dialect {
     returning: bool,
 }
 
-fn statement<DB: Backend>(dialect: &Dialect, sql: &str) -> BoxedSqlQuery<'static, DB, SqlQuery> {
-    let mut text = String::with_capacity(sql.len());
-    let mut n = 0;
-    for c in sql.chars() {
-        if c == '?' && dialect.numbered {
-            n += 1;
-            text.push_str(&format!("${n}"));
-        } else {
-            text.push(c);
-        }
-    }
-    diesel::sql_query(text).into_boxed()
+/// `sql` with the dialect's clock, row-lock clause and bound row count in place of
+/// `{now}`, `{for_update}` and `{limit}`.
+fn text(dialect: &Dialect, sql: &str) -> String {
+    sql.replace("{now}", dialect.now)
+        .replace("{for_update}", dialect.for_update)
+        .replace("{limit}", dialect.limit)
 }
+
+/// A hand-written statement binding `N` integers, which Diesel's statement cache keeps
+/// prepared under the name `K` (one `K` per text), as it keeps the inbox's own. On MySQL
+/// it is prepared afresh each time, as the inbox's statements are there.
+#[derive(Debug, Clone, Copy)]
+struct Hand<'a, const K: u32, const N: usize> {
+    sql: &'a str,
+    binds: [i64; N],
+    cached: bool,
+}
+
+/// The cache key of the statements named `K`.
+struct Named<const K: u32>;
+
+fn hand<'a, const K: u32, const N: usize>(
+    dialect: &Dialect,
+    sql: &'a str,
+    binds: [i64; N],
+) -> Hand<'a, K, N> {
+    Hand {
+        sql,
+        binds,
+        cached: dialect.name != "mysql",
+    }
+}
+
+impl<const K: u32, const N: usize> Query for Hand<'_, K, N> {
+    type SqlType = Untyped;
+}
+
+impl<const K: u32, const N: usize> QueryId for Hand<'_, K, N> {
+    type QueryId = Named<K>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl<DB, const K: u32, const N: usize> QueryFragment<DB> for Hand<'_, K, N>
+where
+    DB: Backend + HasSqlType<BigInt>,
+    i64: ToSql<BigInt, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        if !self.cached {
+            out.unsafe_to_cache_prepared();
+        }
+        // The text between the `?`s; the backend writes each parameter its own way.
+        let mut parts = self.sql.split('?');
+        out.push_sql(parts.next().unwrap_or_default());
+        for (bind, part) in self.binds.iter().zip(parts) {
+            out.push_bind_param::<BigInt, _>(bind)?;
+            out.push_sql(part);
+        }
+        Ok(())
+    }
+}
+
+impl<C, const K: u32, const N: usize> RunQueryDsl<C> for Hand<'_, K, N> {}
 
 /// `total` messages: 5,000 between `HOT` and user 2, 5,000 between `HOT` and 1,000 others,
 /// the rest between 10,000 other users; a third of them unread; the conversation rows
@@ -136,19 +194,28 @@ fn fixture<C: Connection>(conn: &mut C, dialect: &Dialect, total: u64) {
     conn.batch_execute(analyze).expect("analyze");
 }
 
-/// The median of `rounds` per-call means of `f`, in µs, interleaved with `g`.
-fn side_by_side(mut f: impl FnMut(), mut g: impl FnMut()) -> (f64, f64) {
-    const ROUNDS: usize = 30;
-    const CALLS: usize = 100;
+/// Rounds of calls, and calls per round.
+const ROUNDS: usize = 30;
+const CALLS: usize = 100;
+
+/// The median of the per-call means of `f` and of `g` over [`ROUNDS`] rounds of [`CALLS`]
+/// calls, in µs, the two alternating by round; before each round, untimed, `setup`
+/// makes what each call of the round takes.
+fn side_by_side_with<T>(
+    mut setup: impl FnMut() -> Vec<T>,
+    mut f: impl FnMut(T),
+    mut g: impl FnMut(T),
+) -> (f64, f64) {
     let (mut a, mut b) = (Vec::new(), Vec::new());
     for round in 0..ROUNDS {
         for first in [round % 2 == 0, round % 2 == 1] {
+            let inputs = setup();
             let start = Instant::now();
-            for _ in 0..CALLS {
+            for input in inputs {
                 if first {
-                    f()
+                    f(input)
                 } else {
-                    g()
+                    g(input)
                 }
             }
             let per_call = start.elapsed().as_secs_f64() * 1e6 / CALLS as f64;
@@ -166,15 +233,238 @@ fn side_by_side(mut f: impl FnMut(), mut g: impl FnMut()) -> (f64, f64) {
     (median(a), median(b))
 }
 
+/// [`side_by_side_with`] for calls that need nothing made for them.
+fn side_by_side(mut f: impl FnMut(), mut g: impl FnMut()) -> (f64, f64) {
+    side_by_side_with(|| vec![(); CALLS], |()| f(), |()| g())
+}
+
+/// A user who writes to `HOT` in the write benchmarks: fixture partners 10 to 1,009.
+const PARTNER: i64 = 10;
+
+/// `per_partner` new unread messages to `HOT` from each of `partners` fixture partners
+/// from [`PARTNER`] on, with their conversation rows kept exact; returns the new ids.
+fn unread_for_hot<C>(
+    conn: &mut C,
+    dialect: &Dialect,
+    partners: i64,
+    per_partner: i64,
+) -> Vec<i64>
+where
+    C: Connection + LoadConnection,
+    diesel::query_builder::BoxedSqlQuery<'static, C::Backend, diesel::query_builder::SqlQuery>:
+        LoadQuery<'static, C, Number>,
+{
+    let last = PARTNER + partners - 1;
+    let series = dialect
+        .series
+        .replace("{n}", &(partners * per_partner).to_string());
+    let latest = "(SELECT MAX(m.id) FROM direct_messages m WHERE m.user_lo = {HOT} \
+                  AND m.user_hi = direct_message_conversations.{side})";
+    let sql = format!(
+        "INSERT INTO direct_messages (sender_id, recipient_id, content, sent_at) \
+         SELECT {PARTNER} + i % {partners}, {HOT}, 'unread', {now} FROM {series};
+         UPDATE direct_message_conversations SET unread_count = unread_count + {per_partner}, \
+         last_message_id = {mine} WHERE owner_id = {HOT} AND partner_id BETWEEN {PARTNER} AND {last};
+         UPDATE direct_message_conversations SET last_message_id = {theirs} \
+         WHERE partner_id = {HOT} AND owner_id BETWEEN {PARTNER} AND {last}",
+        now = dialect.now,
+        mine = latest.replace("{HOT}", &HOT.to_string()).replace("{side}", "partner_id"),
+        theirs = latest.replace("{HOT}", &HOT.to_string()).replace("{side}", "owner_id"),
+    );
+    for part in sql.split(";\n") {
+        conn.batch_execute(part).expect("unread messages");
+    }
+    let ids: Vec<Number> = diesel::sql_query(format!(
+        "SELECT id AS n FROM direct_messages WHERE recipient_id = {HOT} \
+         AND sender_id BETWEEN {PARTNER} AND {last} AND read_at IS NULL ORDER BY id"
+    ))
+    .into_boxed()
+    .load(conn)
+    .expect("unread ids");
+    ids.into_iter().map(|r| r.n).collect()
+}
+
+/// Marks read, by hand, the unread messages to `HOT` that `filter` selects (`?`s bound
+/// to `binds`), and lowers the counter of `HOT`'s conversation with `partner`: an
+/// `UPDATE … RETURNING` where the dialect has it, else the rows locked and read first.
+fn mark_by_hand<C, const K: u32, const N: usize>(
+    conn: &mut C,
+    dialect: &Dialect,
+    sql: &[String; 3],
+    binds: [i64; N],
+    partner: i64,
+) -> Vec<Row>
+where
+    C: Connection + LoadConnection,
+    C::Backend: HasSqlType<BigInt>,
+    i64: ToSql<BigInt, C::Backend>,
+    for<'a> Hand<'a, K, N>: LoadQuery<'a, C, Row> + ExecuteDsl<C>,
+    for<'a> Hand<'a, 9, 3>: ExecuteDsl<C>,
+{
+    conn.batch_execute(dialect.begin).expect("begin");
+    let mut rows: Vec<Row> = hand::<K, N>(dialect, &sql[0], binds)
+        .load(conn)
+        .expect("mark");
+    if !dialect.returning {
+        // The clock the statement used, as a hand-writer binding it would have it.
+        let at = UtcTimestamp(chrono::Utc::now());
+        hand::<K, N>(dialect, &sql[1], binds)
+            .execute(conn)
+            .expect("mark");
+        for row in &mut rows {
+            row.read_at = Some(at);
+        }
+    }
+    let n = i64::try_from(rows.len()).expect("count");
+    hand::<9, 3>(dialect, &sql[2], [n, HOT, partner])
+        .execute(conn)
+        .expect("counter");
+    conn.batch_execute("COMMIT").expect("commit");
+    rows
+}
+
+/// Sends "hello" from `sender` to `HOT` by hand with the inbox's guarantees, in as few
+/// statements as the dialect allows: on PostgreSQL one, which locks the conversation,
+/// inserts unless the recipient blocks the sender, stamps no earlier than the
+/// conversation's latest message and updates both sides' rows; elsewhere the same in a
+/// transaction (on SQLite its write lock is the conversation's; MySQL reads its id back).
+fn send_by_hand<C>(conn: &mut C, dialect: &Dialect, sql: &SendSql, sender: i64) -> i64
+where
+    C: Connection + LoadConnection,
+    for<'a> Hand<'a, 10, 10>: LoadQuery<'a, C, Number>,
+    for<'a> Hand<'a, 11, 2>: ExecuteDsl<C>,
+    for<'a> Hand<'a, 12, 6>: LoadQuery<'a, C, Number> + ExecuteDsl<C>,
+    for<'a> Hand<'a, 13, 0>: LoadQuery<'a, C, Number>,
+    for<'a> Hand<'a, 14, 7>: ExecuteDsl<C>,
+{
+    let (lo, hi) = (sender.min(HOT), sender.max(HOT));
+    if dialect.name == "postgres" {
+        let rows: Vec<Number> = hand::<10, 10>(
+            dialect,
+            &sql.one_statement,
+            [lo, hi, sender, HOT, HOT, sender, sender, HOT, sender, HOT],
+        )
+        .load(conn)
+        .expect("send");
+        return rows.first().map_or(0, |r| r.n);
+    }
+    conn.batch_execute(dialect.begin).expect("begin");
+    if dialect.name == "mysql" {
+        hand::<11, 2>(dialect, &sql.lock, [lo, hi])
+            .execute(conn)
+            .expect("lock");
+    }
+    let insert = hand::<12, 6>(dialect, &sql.insert, [sender, HOT, lo, hi, HOT, sender]);
+    let id = if dialect.returning {
+        insert
+            .load::<Number>(conn)
+            .expect("insert")
+            .first()
+            .map_or(0, |r| r.n)
+    } else {
+        insert.execute(conn).expect("insert");
+        let id: Vec<Number> = hand::<13, 0>(dialect, &sql.last_id, [])
+            .load(conn)
+            .expect("id");
+        id.first().map_or(0, |r| r.n)
+    };
+    hand::<14, 7>(
+        dialect,
+        &sql.update,
+        [id, id, HOT, sender, HOT, sender, HOT],
+    )
+    .execute(conn)
+    .expect("update");
+    conn.batch_execute("COMMIT").expect("commit");
+    id
+}
+
+/// The statements of [`send_by_hand`], in the dialect's text.
+struct SendSql {
+    one_statement: String,
+    lock: String,
+    insert: String,
+    last_id: String,
+    update: String,
+}
+
+impl SendSql {
+    fn new(dialect: &Dialect) -> Self {
+        let greatest = if dialect.name == "sqlite" {
+            "max"
+        } else {
+            "GREATEST"
+        };
+        let stamp = format!("{greatest}({{now}}, COALESCE(c.last_sent_at, {{now}}))");
+        let not_blocked = "NOT EXISTS (SELECT 1 FROM direct_message_blocks b \
+                           WHERE b.blocker_id = ? AND b.blocked_id = ?)";
+        Self {
+            one_statement: text(
+                dialect,
+                &format!(
+                    "WITH c AS (SELECT last_sent_at FROM direct_message_conversations \
+                     WHERE owner_id = ? AND partner_id = ? FOR UPDATE), \
+                     m AS (INSERT INTO direct_messages (sender_id, recipient_id, content, sent_at) \
+                     SELECT ?, ?, 'hello', {stamp} FROM c WHERE {not_blocked} \
+                     RETURNING id, sent_at) \
+                     UPDATE direct_message_conversations SET last_message_id = m.id, \
+                     last_sent_at = m.sent_at, unread_count = unread_count \
+                     + CASE WHEN owner_id = {HOT} THEN 1 ELSE 0 END \
+                     FROM m WHERE owner_id IN (?, ?) AND partner_id IN (?, ?) \
+                     RETURNING m.id AS n"
+                ),
+            ),
+            lock: text(
+                dialect,
+                "SELECT owner_id FROM direct_message_conversations \
+                 WHERE owner_id = ? AND partner_id = ? {for_update}",
+            ),
+            insert: text(
+                dialect,
+                &format!(
+                    "INSERT INTO direct_messages (sender_id, recipient_id, content, sent_at) \
+                     SELECT ?, ?, 'hello', {stamp} FROM direct_message_conversations c \
+                     WHERE c.owner_id = ? AND c.partner_id = ? AND {not_blocked}{returning}",
+                    returning = if dialect.returning {
+                        " RETURNING id AS n"
+                    } else {
+                        ""
+                    },
+                ),
+            ),
+            last_id: "SELECT CAST(LAST_INSERT_ID() AS SIGNED) AS n".to_owned(),
+            update: text(
+                dialect,
+                "UPDATE direct_message_conversations SET last_message_id = ?, \
+                 last_sent_at = (SELECT sent_at FROM direct_messages WHERE id = ?), \
+                 unread_count = unread_count + CASE WHEN owner_id = ? THEN 1 ELSE 0 END \
+                 WHERE owner_id IN (?, ?) AND partner_id IN (?, ?)",
+            ),
+        }
+    }
+}
+
 fn run<C>(conn: C, dialect: &Dialect, size: u64)
 where
     C: InboxConnection + LoadConnection,
     C::Backend: HasSqlType<BigInt>,
     i64: ToSql<BigInt, C::Backend>,
-    for<'a> BoxedSqlQuery<'a, C::Backend, SqlQuery>: LoadQuery<'a, C, Row>
-        + LoadQuery<'a, C, Number>
-        + LoadQuery<'a, C, Summary>
-        + ExecuteDsl<C>,
+    for<'a> Hand<'a, 1, 1>: LoadQuery<'a, C, Number>,
+    for<'a> Hand<'a, 2, 5>: LoadQuery<'a, C, Row>,
+    for<'a> Hand<'a, 3, 2>: LoadQuery<'a, C, Summary>,
+    for<'a> Hand<'a, 4, 1>: LoadQuery<'a, C, Number>,
+    for<'a> Hand<'a, 5, 3>: LoadQuery<'a, C, Row>,
+    for<'a> Hand<'a, 6, 2>: LoadQuery<'a, C, Number>,
+    for<'a> Hand<'a, 7, 2>: LoadQuery<'a, C, Row> + ExecuteDsl<C>,
+    for<'a> Hand<'a, 8, 2>: LoadQuery<'a, C, Row> + ExecuteDsl<C>,
+    for<'a> Hand<'a, 9, 3>: ExecuteDsl<C>,
+    for<'a> Hand<'a, 10, 10>: LoadQuery<'a, C, Number>,
+    for<'a> Hand<'a, 11, 2>: ExecuteDsl<C>,
+    for<'a> Hand<'a, 12, 6>: LoadQuery<'a, C, Number> + ExecuteDsl<C>,
+    for<'a> Hand<'a, 13, 0>: LoadQuery<'a, C, Number>,
+    for<'a> Hand<'a, 14, 7>: ExecuteDsl<C>,
+    diesel::query_builder::BoxedSqlQuery<'static, C::Backend, diesel::query_builder::SqlQuery>:
+        LoadQuery<'static, C, Number>,
     Row: QueryableByName<C::Backend>,
 {
     let conn = RefCell::new(conn);
@@ -187,7 +477,15 @@ where
             ours / theirs
         );
     };
+    const ROW: &str = "id, sender_id, recipient_id, content, sent_at, read_at";
 
+    let sql = text(
+        dialect,
+        "SELECT c.unread_count AS n FROM direct_message_conversations c \
+         WHERE c.owner_id = ? AND c.unread_count > 0 AND NOT EXISTS (SELECT 1 \
+         FROM direct_message_blocks b WHERE b.blocker_id = c.owner_id \
+         AND b.blocked_id = c.partner_id)",
+    );
     report(
         "unread_count (a user with 1,000 partners)",
         side_by_side(
@@ -195,18 +493,20 @@ where
                 std::hint::black_box(inbox.unread_count(&mut *c(), HOT).expect("count"));
             },
             || {
-                let counts: Vec<Number> = statement(
-                    dialect,
-                    "SELECT c.unread_count AS n FROM direct_message_conversations c \
-                     WHERE c.owner_id = ? AND c.unread_count > 0 AND NOT EXISTS (SELECT 1 \
-                     FROM direct_message_blocks b WHERE b.blocker_id = c.owner_id \
-                     AND b.blocked_id = c.partner_id)",
-                )
-                .bind::<BigInt, _>(HOT)
-                .load(&mut *c())
-                .expect("count");
+                let counts: Vec<Number> = hand::<1, 1>(dialect, &sql, [HOT])
+                    .load(&mut *c())
+                    .expect("count");
                 std::hint::black_box(counts.iter().map(|r| r.n).sum::<i64>());
             },
+        ),
+    );
+    let sql = text(
+        dialect,
+        &format!(
+            "SELECT {ROW} FROM direct_messages WHERE user_lo = ? AND user_hi = ? \
+             AND (deleted_by_sender = false OR sender_id <> ?) \
+             AND (deleted_by_recipient = false OR recipient_id <> ?) \
+             ORDER BY user_lo DESC, user_hi DESC, id DESC LIMIT {{limit}}"
         ),
     );
     report(
@@ -217,23 +517,22 @@ where
                 drop(inbox.conversation(&mut *c(), HOT, 2, q).expect("page"))
             },
             || {
-                let rows: Vec<Row> = statement(
-                    dialect,
-                    "SELECT id, sender_id, recipient_id, content, sent_at, read_at \
-                     FROM direct_messages WHERE user_lo = ? AND user_hi = ? \
-                     AND (deleted_by_sender = false OR sender_id <> ?) \
-                     AND (deleted_by_recipient = false OR recipient_id <> ?) \
-                     ORDER BY user_lo DESC, user_hi DESC, id DESC LIMIT 50",
-                )
-                .bind::<BigInt, _>(1_i64)
-                .bind::<BigInt, _>(2_i64)
-                .bind::<BigInt, _>(HOT)
-                .bind::<BigInt, _>(HOT)
-                .load(&mut *c())
-                .expect("page");
+                let rows: Vec<Row> = hand::<2, 5>(dialect, &sql, [1, 2, HOT, HOT, 50])
+                    .load(&mut *c())
+                    .expect("page");
                 std::hint::black_box(rows);
             },
         ),
+    );
+    let sql = text(
+        dialect,
+        "SELECT c.partner_id, m.id, m.sender_id, m.recipient_id, m.content, \
+         m.sent_at, m.read_at, c.unread_count, b.blocker_id \
+         FROM direct_message_conversations c \
+         JOIN direct_messages m ON m.id = c.last_message_id \
+         LEFT JOIN direct_message_blocks b \
+         ON b.blocker_id = c.owner_id AND b.blocked_id = c.partner_id \
+         WHERE c.owner_id = ? ORDER BY c.last_message_id DESC LIMIT {limit}",
     );
     report(
         "conversations (inbox screen, 20 of 1,001)",
@@ -243,22 +542,18 @@ where
                 drop(inbox.conversations(&mut *c(), HOT, q).expect("summary"))
             },
             || {
-                let rows: Vec<Summary> = statement(
-                    dialect,
-                    "SELECT c.partner_id, m.id, m.sender_id, m.recipient_id, m.content, \
-                     m.sent_at, m.read_at, c.unread_count, b.blocker_id \
-                     FROM direct_message_conversations c \
-                     JOIN direct_messages m ON m.id = c.last_message_id \
-                     LEFT JOIN direct_message_blocks b \
-                     ON b.blocker_id = c.owner_id AND b.blocked_id = c.partner_id \
-                     WHERE c.owner_id = ? ORDER BY c.last_message_id DESC LIMIT 20",
-                )
-                .bind::<BigInt, _>(HOT)
-                .load(&mut *c())
-                .expect("summary");
+                let rows: Vec<Summary> = hand::<3, 2>(dialect, &sql, [HOT, 20])
+                    .load(&mut *c())
+                    .expect("summary");
                 std::hint::black_box(rows);
             },
         ),
+    );
+    let sql = text(
+        dialect,
+        "SELECT partner_id AS n FROM direct_message_conversations \
+         WHERE owner_id = ? AND last_message_id IS NOT NULL \
+         ORDER BY last_message_id DESC",
     );
     report(
         "conversation_partners (1,001)",
@@ -271,20 +566,22 @@ where
                 )
             },
             || {
-                let rows: Vec<Number> = statement(
-                    dialect,
-                    "SELECT partner_id AS n FROM direct_message_conversations \
-                     WHERE owner_id = ? AND last_message_id IS NOT NULL \
-                     ORDER BY last_message_id DESC",
-                )
-                .bind::<BigInt, _>(HOT)
-                .load(&mut *c())
-                .expect("partners");
+                let rows: Vec<Number> = hand::<4, 1>(dialect, &sql, [HOT])
+                    .load(&mut *c())
+                    .expect("partners");
                 std::hint::black_box(rows);
             },
         ),
     );
     // Message 2 of the fixture: from user 1 to user 2, already read.
+    let sql = text(
+        dialect,
+        &format!(
+            "SELECT {ROW} FROM direct_messages WHERE id = ? \
+             AND (sender_id = ? AND deleted_by_sender = false \
+             OR recipient_id = ? AND deleted_by_recipient = false)"
+        ),
+    );
     report(
         "read_message_as, already read",
         side_by_side(
@@ -292,21 +589,17 @@ where
                 std::hint::black_box(inbox.read_message_as(&mut *c(), 2, 2).expect("read"));
             },
             || {
-                let rows: Vec<Row> = statement(
-                    dialect,
-                    "SELECT id, sender_id, recipient_id, content, sent_at, read_at \
-                     FROM direct_messages WHERE id = ? \
-                     AND (sender_id = ? AND deleted_by_sender = false \
-                     OR recipient_id = ? AND deleted_by_recipient = false)",
-                )
-                .bind::<BigInt, _>(2_i64)
-                .bind::<BigInt, _>(2_i64)
-                .bind::<BigInt, _>(2_i64)
-                .load(&mut *c())
-                .expect("read");
+                let rows: Vec<Row> = hand::<5, 3>(dialect, &sql, [2, 2, 2])
+                    .load(&mut *c())
+                    .expect("read");
                 std::hint::black_box(rows);
             },
         ),
+    );
+    let sql = text(
+        dialect,
+        "SELECT unread_count AS n FROM direct_message_conversations \
+         WHERE owner_id = ? AND partner_id = ?",
     );
     report(
         "mark_conversation_read, nothing unread",
@@ -315,20 +608,75 @@ where
                 std::hint::black_box(inbox.mark_conversation_read(&mut *c(), 3, 4).expect("mark"));
             },
             || {
-                let rows: Vec<Number> = statement(
-                    dialect,
-                    "SELECT unread_count AS n FROM direct_message_conversations \
-                     WHERE owner_id = ? AND partner_id = ?",
-                )
-                .bind::<BigInt, _>(3_i64)
-                .bind::<BigInt, _>(4_i64)
-                .load(&mut *c())
-                .expect("mark");
+                let rows: Vec<Number> = hand::<6, 2>(dialect, &sql, [3, 4])
+                    .load(&mut *c())
+                    .expect("mark");
                 std::hint::black_box(rows);
             },
         ),
     );
-    let mut sent = 0_i64;
+
+    // The writes that mark: what they mark is made before each round, untimed.
+    let counter = text(
+        dialect,
+        "UPDATE direct_message_conversations SET unread_count = unread_count - ? \
+         WHERE owner_id = ? AND partner_id = ?",
+    );
+    let marking = |filter: &str| -> [String; 3] {
+        let first = if dialect.returning {
+            format!("UPDATE direct_messages SET read_at = {{now}} WHERE {filter} RETURNING {ROW}")
+        } else {
+            format!("SELECT {ROW} FROM direct_messages WHERE {filter} {{for_update}}")
+        };
+        [
+            text(dialect, &first),
+            text(
+                dialect,
+                &format!("UPDATE direct_messages SET read_at = {{now}} WHERE {filter}"),
+            ),
+            counter.clone(),
+        ]
+    };
+    let one =
+        marking("id = ? AND recipient_id = ? AND read_at IS NULL AND deleted_by_recipient = false");
+    report(
+        "read_message_as, unread",
+        side_by_side_with(
+            || unread_for_hot(&mut *c(), dialect, 1, CALLS as i64),
+            |id| {
+                let read = inbox.read_message_as(&mut *c(), HOT, id).expect("read");
+                assert!(read.read_at.is_some());
+            },
+            |id| {
+                let rows = mark_by_hand::<C, 7, 2>(&mut c(), dialect, &one, [id, HOT], PARTNER);
+                assert_eq!(rows.len(), 1);
+            },
+        ),
+    );
+    let all = marking(
+        "recipient_id = ? AND sender_id = ? AND read_at IS NULL AND deleted_by_recipient = false",
+    );
+    report(
+        "mark_conversation_read, 5 unread",
+        side_by_side_with(
+            || {
+                unread_for_hot(&mut *c(), dialect, CALLS as i64, 5);
+                (PARTNER..PARTNER + CALLS as i64).collect()
+            },
+            |partner| {
+                let marked = inbox
+                    .mark_conversation_read(&mut *c(), HOT, partner)
+                    .expect("mark");
+                assert_eq!(marked, 5);
+            },
+            |partner| {
+                let rows =
+                    mark_by_hand::<C, 8, 2>(&mut c(), dialect, &all, [HOT, partner], partner);
+                assert_eq!(rows.len(), 5);
+            },
+        ),
+    );
+    let send = SendSql::new(dialect);
     report(
         "send_message (existing conversation)",
         side_by_side(
@@ -340,45 +688,8 @@ where
                 )
             },
             || {
-                sent += 1;
-                let mut conn = c();
-                conn.transaction(|conn| {
-                    let insert =
-                        "INSERT INTO direct_messages (sender_id, recipient_id, content, sent_at) \
-                                  VALUES (?, ?, 'hello', CURRENT_TIMESTAMP)";
-                    let id = if dialect.returning {
-                        statement(dialect, &format!("{insert} RETURNING id AS n"))
-                            .bind::<BigInt, _>(3_i64)
-                            .bind::<BigInt, _>(HOT)
-                            .load::<Number>(conn)?
-                            .pop()
-                            .map_or(0, |r| r.n)
-                    } else {
-                        statement(dialect, insert)
-                            .bind::<BigInt, _>(3_i64)
-                            .bind::<BigInt, _>(HOT)
-                            .execute(conn)?;
-                        statement(dialect, "SELECT CAST(LAST_INSERT_ID() AS SIGNED) AS n")
-                            .load::<Number>(conn)?
-                            .pop()
-                            .map_or(0, |r| r.n)
-                    };
-                    statement(
-                        dialect,
-                        "UPDATE direct_message_conversations SET last_message_id = ?, \
-                         unread_count = unread_count + CASE WHEN owner_id = ? THEN 1 ELSE 0 END \
-                         WHERE owner_id IN (?, ?) AND partner_id IN (?, ?)",
-                    )
-                    .bind::<BigInt, _>(id)
-                    .bind::<BigInt, _>(HOT)
-                    .bind::<BigInt, _>(3_i64)
-                    .bind::<BigInt, _>(HOT)
-                    .bind::<BigInt, _>(3_i64)
-                    .bind::<BigInt, _>(HOT)
-                    .execute(conn)?;
-                    Ok::<_, diesel::result::Error>(())
-                })
-                .expect("hand-written send");
+                let id = send_by_hand(&mut *c(), dialect, &send, 3);
+                assert!(id > 0, "the hand-written send stored nothing");
             },
         ),
     );
@@ -530,7 +841,9 @@ fn main() {
         {
             let dialect = Dialect {
                 name: "sqlite",
-                numbered: false,
+                limit: "? + 0",
+                for_update: "",
+                begin: "BEGIN IMMEDIATE",
                 series: "(WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}) SELECT i FROM n) s",
                 now: "'2026-01-01 00:00:00.000000'",
                 returning: true,
@@ -552,7 +865,9 @@ fn main() {
         if let Some(scratch) = PgScratch::new("bench") {
             let dialect = Dialect {
                 name: "postgres",
-                numbered: true,
+                limit: "?",
+                for_update: "FOR UPDATE",
+                begin: "BEGIN",
                 series: "generate_series(1::bigint, {n}) AS s(i)",
                 now: "now()",
                 returning: true,
@@ -565,7 +880,9 @@ fn main() {
         if let Some(scratch) = MysqlScratch::new("bench") {
             let dialect = Dialect {
                 name: "mysql",
-                numbered: false,
+                limit: "?",
+                for_update: "FOR UPDATE",
+                begin: "START TRANSACTION",
                 series: "(WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}) SELECT i FROM n) s",
                 now: "UTC_TIMESTAMP(6)",
                 returning: false,
