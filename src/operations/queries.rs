@@ -185,10 +185,11 @@ impl Operations for Conn {
     async fn unread_count(&mut self, user: UserId) -> QueryResult<i64> {
         let counts: Vec<i64> = super::statement(
             conv::table
-                .left_join(blocks::table.on(partner_blocked()))
                 .filter(conv::owner_id.eq(user))
                 .filter(has_unread())
-                .filter(blocks::blocker_id.nullable().is_null())
+                .filter(diesel::dsl::not(diesel::dsl::exists(
+                    blocks::table.filter(partner_blocked()),
+                )))
                 .select(conv::unread_count),
         )
         .load(self)
