@@ -243,12 +243,7 @@ const PARTNER: i64 = 10;
 
 /// `per_partner` new unread messages to `HOT` from each of `partners` fixture partners
 /// from [`PARTNER`] on, with their conversation rows kept exact; returns the new ids.
-fn unread_for_hot<C>(
-    conn: &mut C,
-    dialect: &Dialect,
-    partners: i64,
-    per_partner: i64,
-) -> Vec<i64>
+fn unread_for_hot<C>(conn: &mut C, dialect: &Dialect, partners: i64, per_partner: i64) -> Vec<i64>
 where
     C: Connection + LoadConnection,
     diesel::query_builder::BoxedSqlQuery<'static, C::Backend, diesel::query_builder::SqlQuery>:
