@@ -37,29 +37,68 @@ macro_rules! returning_hooks {
     () => {
         /// Inserts a message and returns the stored row.
         async fn insert_message(conn: &mut Conn, new: &NewMessage<'_>) -> QueryResult<Message> {
-            statement(
+            statement(crate::operations::Cached(
                 diesel::insert_into(dm::table)
                     .values(new)
                     .returning(Message::as_returning()),
-            )
+            ))
             .get_result(conn)
             .await
         }
 
+        /// Lowers the unread counter of `side`'s conversation row by `n`.
+        ///
+        /// This and `set_latest_message` are loaded through `RETURNING`: Diesel keeps a
+        /// statement it executes (rather than loads) prepared only if every part of it is
+        /// cacheable, which no UPDATE is, whatever `Cached` says.
+        async fn lower_unread(conn: &mut Conn, side: (UserId, UserId), n: i64) -> QueryResult<()> {
+            let _: Vec<i64> = statement(crate::operations::Cached(
+                diesel::update(conv::table.find(side))
+                    .set(conv::unread_count.eq(conv::unread_count - n))
+                    .returning(conv::unread_count),
+            ))
+            .load(conn)
+            .await?;
+            Ok(())
+        }
+
+        /// Makes `id`, sent at `sent_at`, the latest message on both sides' rows, and
+        /// counts it unread for `recipient`.
+        async fn set_latest_message(
+            conn: &mut Conn,
+            sender: UserId,
+            recipient: UserId,
+            id: MessageId,
+            sent_at: UtcTimestamp,
+        ) -> QueryResult<()> {
+            let _: Vec<i64> = statement(crate::operations::Cached(
+                diesel::update(crate::operations::both_sides(sender, recipient))
+                    .set(crate::operations::latest_message(recipient, id, sent_at))
+                    .returning(conv::unread_count),
+            ))
+            .load(conn)
+            .await?;
+            Ok(())
+        }
+
         /// Marks read the messages `filter` selects and returns exactly the ones it
-        /// changed.
+        /// changed; kept prepared when `fixed_text` (see `Cached`).
         async fn mark_read_returning(
             conn: &mut Conn,
             filter: impl MarkFilter<Backend>,
             at: DateTime<Utc>,
+            fixed_text: bool,
         ) -> QueryResult<Vec<Message>> {
-            statement(
-                diesel::update(dm::table.filter(filter))
-                    .set(dm::read_at.eq(UtcTimestamp(at)))
-                    .returning(Message::as_returning()),
-            )
-            .load(conn)
-            .await
+            let update = diesel::update(dm::table.filter(filter))
+                .set(dm::read_at.eq(UtcTimestamp(at)))
+                .returning(Message::as_returning());
+            if fixed_text {
+                statement(crate::operations::Cached(update))
+                    .load(conn)
+                    .await
+            } else {
+                statement(update).load(conn).await
+            }
         }
     };
 }

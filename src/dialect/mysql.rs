@@ -15,6 +15,7 @@ use super::{self as execution, MysqlConn as Conn};
 use crate::message::{NewMessage, StoredMessage};
 use crate::operations::MARK_CHUNK;
 use crate::operations::{Body, MarkFilter};
+use crate::schema::direct_message_conversations as conv;
 use crate::schema::direct_messages as dm;
 use crate::schema::UtcTimestamp;
 use crate::{Error, Message, MessageId, Result, UserId};
@@ -257,11 +258,14 @@ async fn messages_by_id(conn: &mut Conn, ids: &[MessageId]) -> QueryResult<Vec<M
 
 /// Marks read the messages `filter` selects and returns exactly the ones it changed: the
 /// rows are locked first, so the UPDATE changes exactly the ones read; ids are bound in
-/// chunks, however many messages a flooded user has.
+/// chunks, however many messages a flooded user has. (The ids come from the unread index
+/// alone: a locking read of whole rows drew MariaDB into reading the whole table for a
+/// flooded user. Every statement is prepared afresh here, whatever its text.)
 async fn mark_read_returning(
     conn: &mut Conn,
     filter: impl MarkFilter<Backend>,
     at: DateTime<Utc>,
+    _fixed_text: bool,
 ) -> QueryResult<Vec<Message>> {
     let ids: Vec<MessageId> = statement(
         dm::table
@@ -343,4 +347,32 @@ async fn send_to_conversation(
     _: &str,
 ) -> Result<Option<Message>> {
     Ok(None)
+}
+
+/// Lowers the unread counter of `side`'s conversation row by `n`.
+async fn lower_unread(conn: &mut Conn, side: (UserId, UserId), n: i64) -> QueryResult<()> {
+    statement(
+        diesel::update(conv::table.find(side)).set(conv::unread_count.eq(conv::unread_count - n)),
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Makes `id`, sent at `sent_at`, the latest message on both sides' rows, and counts it
+/// unread for `recipient`.
+async fn set_latest_message(
+    conn: &mut Conn,
+    sender: UserId,
+    recipient: UserId,
+    id: MessageId,
+    sent_at: UtcTimestamp,
+) -> QueryResult<()> {
+    statement(
+        diesel::update(crate::operations::both_sides(sender, recipient))
+            .set(crate::operations::latest_message(recipient, id, sent_at)),
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
 }

@@ -11,6 +11,7 @@ use super::{self as execution, PgConn as Conn};
 use crate::dialect::postgres_send::SendToConversation;
 use crate::message::{NewMessage, StoredMessage};
 use crate::operations::{Body, MarkFilter};
+use crate::schema::direct_message_conversations as conv;
 use crate::schema::direct_messages as dm;
 use crate::schema::UtcTimestamp;
 use crate::{Error, Message, MessageId, Result, UserId};

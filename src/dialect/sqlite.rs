@@ -12,6 +12,7 @@ use super::{self as execution, SqliteConn as Conn};
 use crate::message::{NewMessage, StoredMessage};
 use crate::operations::{Body, MarkFilter};
 use crate::retry::backoff;
+use crate::schema::direct_message_conversations as conv;
 use crate::schema::direct_messages as dm;
 use crate::schema::UtcTimestamp;
 use crate::{Error, Message, MessageId, Result, UserId};

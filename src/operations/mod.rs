@@ -173,6 +173,42 @@ where
 
 impl<Q, C> diesel::RunQueryDsl<C> for Limited<Q> {}
 
+/// A statement whose text is the same on every call, kept in the connection's
+/// prepared-statement cache (keyed by that text) where Diesel would prepare it afresh:
+/// Diesel never caches an UPDATE, an INSERT of a struct, or a statement with an SQL
+/// literal, so each call paid a parse and a plan (on SQLite a new compilation, on
+/// PostgreSQL a server-side plan). Only for statements whose text does not depend on the
+/// values bound: an `IN` list's length, on SQLite and MySQL, would make every length a
+/// cache entry of its own. (MySQL's `Fresh` still prepares each statement afresh.)
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Cached<Q>(pub(crate) Q);
+
+impl<Q: diesel::query_builder::Query> diesel::query_builder::Query for Cached<Q> {
+    type SqlType = Q::SqlType;
+}
+
+// Keyed by text, never by type: see `Limited`.
+impl<Q> diesel::query_builder::QueryId for Cached<Q> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q, DB> diesel::query_builder::QueryFragment<DB> for Cached<Q>
+where
+    DB: diesel::backend::Backend,
+    Q: diesel::query_builder::QueryFragment<DB>,
+{
+    fn walk_ast<'b>(&'b self, out: diesel::query_builder::AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        self.0.walk_ast(out)
+    }
+
+    fn is_safe_to_cache_prepared(&self, _: &DB) -> QueryResult<bool> {
+        Ok(true)
+    }
+}
+
+impl<Q, C> diesel::RunQueryDsl<C> for Cached<Q> {}
+
 /// `user` may see `stored`: it took part in it and has not deleted it.
 pub(crate) fn authorize(
     stored: &crate::message::StoredMessage,
@@ -282,6 +318,46 @@ pub(crate) fn conversation_to_lock(lo: UserId, hi: UserId, blocker: UserId, bloc
     conv::table
         .find((lo, hi))
         .select((conv::last_sent_at, blocks_sender))
+}
+
+/// Both sides' conversation rows of `sender` and `recipient`.
+#[diesel::dsl::auto_type]
+pub(crate) fn both_sides(sender: UserId, recipient: UserId) -> _ {
+    let both: [UserId; 2] = [sender, recipient];
+    conv::table
+        .filter(conv::owner_id.eq_any(both))
+        .filter(conv::partner_id.eq_any(both))
+}
+
+/// What a send sets on [`both_sides`]: the latest message, its time, and one more unread
+/// for the recipient. (Each dialect runs the update: see `Cached`.)
+#[diesel::dsl::auto_type]
+pub(crate) fn latest_message(
+    recipient: UserId,
+    id: MessageId,
+    sent_at: crate::schema::UtcTimestamp,
+) -> _ {
+    let recipient_side: diesel::dsl::case_when<
+        diesel::dsl::Eq<conv::owner_id, UserId>,
+        i64,
+        diesel::sql_types::BigInt,
+    > = diesel::dsl::case_when::<_, _, diesel::sql_types::BigInt>(
+        conv::owner_id.eq(recipient),
+        1_i64,
+    );
+    let unread: diesel::dsl::Otherwise<
+        diesel::dsl::case_when<
+            diesel::dsl::Eq<conv::owner_id, UserId>,
+            i64,
+            diesel::sql_types::BigInt,
+        >,
+        i64,
+    > = recipient_side.otherwise(0_i64);
+    (
+        conv::last_message_id.eq(id),
+        conv::last_sent_at.eq(sent_at),
+        conv::unread_count.eq(conv::unread_count + unread),
+    )
 }
 
 /// A message read by one call, and whether that call is the one that marked it read.

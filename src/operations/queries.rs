@@ -22,8 +22,8 @@ use super::Conn;
 use crate::message::{NewMessage, StoredMessage};
 use crate::operations::{
     authorize, conversation_key, has_unread, in_conversation, markable, newest_first, oldest_first,
-    partner_blocked, unread_of, visible_in_own_conversation, Body, ConversationPage, Limited,
-    MessageRead, Operations, ReadScope, MARK_CHUNK,
+    partner_blocked, unread_of, visible_in_own_conversation, Body, Cached, ConversationPage,
+    Limited, MessageRead, Operations, ReadScope, MARK_CHUNK,
 };
 use crate::schema::direct_message_blocks as blocks;
 use crate::schema::direct_message_conversations as conv;
@@ -102,26 +102,14 @@ impl Operations for Conn {
                     },
                 )
                 .await?;
-                // Both sides in one statement: the latest message, its time, and one more
-                // unread for the recipient.
-                let recipient_side = diesel::dsl::case_when::<_, _, diesel::sql_types::BigInt>(
-                    conv::owner_id.eq(recipient),
-                    1_i64,
+                // Both sides in one statement.
+                super::set_latest_message(
+                    conn,
+                    sender,
+                    recipient,
+                    message.id,
+                    UtcTimestamp(sent_at),
                 )
-                .otherwise(0_i64);
-                super::statement(
-                    diesel::update(
-                        conv::table
-                            .filter(conv::owner_id.eq_any([sender, recipient]))
-                            .filter(conv::partner_id.eq_any([sender, recipient])),
-                    )
-                    .set((
-                        conv::last_message_id.eq(message.id),
-                        conv::last_sent_at.eq(UtcTimestamp(sent_at)),
-                        conv::unread_count.eq(conv::unread_count + recipient_side),
-                    )),
-                )
-                .execute(conn)
                 .await?;
                 Ok(message)
             })
@@ -183,7 +171,7 @@ impl Operations for Conn {
     // the partners with something unread that `user` does not block, which costs
     // one index entry per such partner however many messages they sent.
     async fn unread_count(&mut self, user: UserId) -> QueryResult<i64> {
-        let counts: Vec<i64> = super::statement(
+        let counts: Vec<i64> = super::statement(Cached(
             conv::table
                 .filter(conv::owner_id.eq(user))
                 .filter(has_unread())
@@ -191,7 +179,7 @@ impl Operations for Conn {
                     blocks::table.filter(partner_blocked()),
                 )))
                 .select(conv::unread_count),
-        )
+        ))
         .load(self)
         .await?;
         Ok(counts.into_iter().sum())
@@ -503,21 +491,22 @@ async fn mark_read_and_count(conn: &mut Conn, scope: ReadScope<'_>) -> QueryResu
     let at = crate::timestamp::now();
     let mut marked = match scope {
         ReadScope::Message(id) => {
-            super::mark_read_returning(conn, dm::id.eq(id).and(markable()), at).await?
+            super::mark_read_returning(conn, dm::id.eq(id).and(markable()), at, true).await?
         }
         ReadScope::Messages { reader, ids } => {
             let filter = dm::recipient_id
                 .eq(reader)
                 .and(dm::id.eq_any(ids.to_vec()))
                 .and(markable());
-            super::mark_read_returning(conn, filter, at).await?
+            // `IN (…)` of as many ids as there are, on SQLite: a text per length.
+            super::mark_read_returning(conn, filter, at, false).await?
         }
         ReadScope::From { reader, partner } => {
             let filter = dm::recipient_id
                 .eq(reader)
                 .and(dm::sender_id.eq(partner))
                 .and(markable());
-            super::mark_read_returning(conn, filter, at).await?
+            super::mark_read_returning(conn, filter, at, true).await?
         }
     };
     marked.sort_unstable_by_key(|m| m.id);
@@ -526,12 +515,7 @@ async fn mark_read_and_count(conn: &mut Conn, scope: ReadScope<'_>) -> QueryResu
         *per_side.entry((m.recipient_id, m.sender_id)).or_default() += 1;
     }
     for (side, n) in per_side {
-        super::statement(
-            diesel::update(conv::table.find(side))
-                .set(conv::unread_count.eq(conv::unread_count - n)),
-        )
-        .execute(conn)
-        .await?;
+        super::lower_unread(conn, side, n).await?;
     }
     Ok(marked)
 }

@@ -751,9 +751,13 @@ macro_rules! backend_suite {
     };
 }
 
-/// The statements a connection started, SQL and binds as Diesel prints them.
+/// The statements a connection started, SQL and binds as Diesel prints them, and the SQL
+/// of those it put in its prepared-statement cache.
 #[derive(Clone, Default)]
-pub struct Capture(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+pub struct Capture(
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+);
 
 impl Capture {
     /// Starts recording every statement `conn` runs.
@@ -769,6 +773,12 @@ impl Capture {
         self.0.lock().unwrap().clone()
     }
 
+    /// The SQL of every statement the connection kept prepared so far, in order.
+    #[allow(dead_code)]
+    pub fn cached(&self) -> Vec<String> {
+        self.1.lock().unwrap().clone()
+    }
+
     pub fn find(&self, pick: impl Fn(&str) -> bool) -> String {
         self.0
             .lock()
@@ -782,8 +792,14 @@ impl Capture {
 
 impl diesel::connection::Instrumentation for Capture {
     fn on_connection_event(&mut self, event: diesel::connection::InstrumentationEvent<'_>) {
-        if let diesel::connection::InstrumentationEvent::StartQuery { query, .. } = event {
-            self.0.lock().unwrap().push(query.to_string());
+        match event {
+            diesel::connection::InstrumentationEvent::StartQuery { query, .. } => {
+                self.0.lock().unwrap().push(query.to_string());
+            }
+            diesel::connection::InstrumentationEvent::CacheQuery { sql, .. } => {
+                self.1.lock().unwrap().push(sql.to_owned());
+            }
+            _ => {}
         }
     }
 }
