@@ -427,8 +427,38 @@ where
     );
 }
 
+/// The async send to an existing conversation counts its statements like the blocking one
+/// (`tests/round_trips.rs`), except that on PostgreSQL its one statement stays inside a
+/// transaction: a future dropped while it waits for the conversation's lock must leave
+/// nothing to commit (see `a_future_dropped_inside_its_transaction_commits_nothing`).
+fn an_async_send_to_an_existing_conversation<D: AsyncTestDb>(db: &D) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let sent = rt.block_on(async {
+        let mut conn = D::Async::establish(db.url()).await.expect("connect");
+        directmessages::run_migrations_async(&mut conn)
+            .await
+            .unwrap();
+        let inbox = AsyncInbox::new();
+        inbox.send_message(&mut conn, 1, 2, "first").await.unwrap();
+        let captured = common::Capture::default();
+        conn.set_instrumentation(captured.clone());
+        inbox.send_message(&mut conn, 2, 1, "second").await.unwrap();
+        captured.all()
+    });
+    let expected = match D::NAME {
+        "mysql" => 9,
+        "postgres" => 3,
+        _ => 5,
+    };
+    assert_eq!(sent.len(), expected, "{sent:#?}");
+}
+
 backend_suite!(
     empty: on_a_current_thread_runtime,
+    an_async_send_to_an_existing_conversation,
     blocking_and_async_instances_starting_together_all_migrate,
 );
 

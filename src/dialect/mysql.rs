@@ -340,6 +340,11 @@ impl<Q: QueryFragment<Backend>> QueryFragment<Backend> for Fresh<Q> {
 impl<Q, C> diesel::RunQueryDsl<C> for Fresh<Q> {}
 
 /// No single statement sends here: the general path of `send` does (no data-modifying CTEs, and an insert reads its id back).
+async fn send_at_once(_: &mut Conn, _: UserId, _: UserId, _: &str) -> Result<Option<Message>> {
+    Ok(None)
+}
+
+/// See `send_at_once`.
 async fn send_to_conversation(
     _: &mut Conn,
     _: UserId,

@@ -132,10 +132,39 @@ async fn find_current(conn: &mut Conn, id: MessageId) -> QueryResult<Option<Stor
 
 crate::dialect::row_lock_hook!();
 
-/// Sends to an existing conversation in one statement ([`SendToConversation`]), inside
-/// the send's transaction; `None` when the conversation has no row yet, which the general
-/// path makes. The clock is read before the lock here, but the stamp is still never
-/// earlier than the conversation's latest: the statement reads that under the lock.
+/// Sends to an existing conversation in one statement that is its own transaction,
+/// retried like one, where nothing can abandon the call halfway: on the blocking flavour,
+/// outside the caller's transaction. `None` elsewhere (the send's transaction runs
+/// [`send_to_conversation`] first), and when the conversation has no row yet.
+///
+/// On the async flavour the transaction stays: a future dropped while its statement waits
+/// for the conversation's lock would otherwise leave the statement to commit on the
+/// server, a send the caller gave up on.
+async fn send_at_once(
+    conn: &mut Conn,
+    sender: UserId,
+    recipient: UserId,
+    content: &str,
+) -> Result<Option<Message>> {
+    if execution::CANCELLABLE || transactions::is_nested(conn)? {
+        return Ok(None);
+    }
+    let mut attempt = 1;
+    loop {
+        match send_to_conversation(conn, sender, recipient, content).await {
+            Err(e) if attempt < crate::retry::MAX_ATTEMPTS && crate::retry::is_transient(&e) => {
+                execution::sleep(crate::retry::backoff(attempt)).await;
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
+/// Sends to an existing conversation in one statement ([`SendToConversation`]); `None`
+/// when the conversation has no row yet, which the general path makes. The clock is read
+/// before the lock here, but the stamp is still never earlier than the conversation's
+/// latest: the statement reads that under the lock.
 async fn send_to_conversation(
     conn: &mut Conn,
     sender: UserId,

@@ -43,6 +43,10 @@ pub(crate) async fn batch_execute<C: Conn>(conn: &mut C, sql: &str) -> QueryResu
     diesel_async::SimpleAsyncConnection::batch_execute(conn, sql).await
 }
 
+/// Whether a caller can abandon an operation halfway: yes, by dropping its future.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))] // read by PostgreSQL's send
+pub(crate) const CANCELLABLE: bool = true;
+
 /// Waits without holding the thread (tokio's timer).
 pub(crate) async fn sleep(duration: Duration) {
     tokio::time::sleep(duration).await;

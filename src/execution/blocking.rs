@@ -92,6 +92,11 @@ pub(crate) fn batch_execute<C: Conn>(conn: &mut C, sql: &str) -> Ready<QueryResu
     ready(conn.batch_execute(sql))
 }
 
+/// Whether a caller can abandon an operation halfway (by dropping its future): not on
+/// this flavour, whose calls run to the end on the caller's thread.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))] // read by PostgreSQL's send
+pub(crate) const CANCELLABLE: bool = false;
+
 /// Waits on this thread.
 pub(crate) fn sleep(duration: Duration) -> Ready<()> {
     std::thread::sleep(duration);
