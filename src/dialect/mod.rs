@@ -130,3 +130,32 @@ macro_rules! row_lock_hook {
 }
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 pub(crate) use row_lock_hook;
+
+/// The send hooks of the backends without a one-statement send (SQLite and MySQL): the
+/// general path of `send` does all of it (see PostgreSQL's `send_at_once`).
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
+macro_rules! no_one_statement_send {
+    () => {
+        /// Never sends: see `no_one_statement_send`.
+        async fn send_at_once(
+            _: &mut Conn,
+            _: UserId,
+            _: UserId,
+            _: &str,
+        ) -> Result<Option<Message>> {
+            Ok(None)
+        }
+
+        /// Never sends: see `no_one_statement_send`.
+        async fn send_to_conversation(
+            _: &mut Conn,
+            _: UserId,
+            _: UserId,
+            _: &str,
+        ) -> Result<Option<Message>> {
+            Ok(None)
+        }
+    };
+}
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
+pub(crate) use no_one_statement_send;

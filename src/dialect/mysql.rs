@@ -305,6 +305,9 @@ async fn find_current(conn: &mut Conn, id: MessageId) -> QueryResult<Option<Stor
 
 crate::dialect::row_lock_hook!();
 
+// No data-modifying CTEs, and an insert reads its id back: the general path of `send`.
+crate::dialect::no_one_statement_send!();
+
 /// The inbox's statements on MySQL: prepared afresh each time, never taken from the
 /// connection's statement cache.
 fn statement<Q>(query: Q) -> Fresh<Q> {
@@ -338,21 +341,6 @@ impl<Q: QueryFragment<Backend>> QueryFragment<Backend> for Fresh<Q> {
 }
 
 impl<Q, C> diesel::RunQueryDsl<C> for Fresh<Q> {}
-
-/// No single statement sends here: the general path of `send` does (no data-modifying CTEs, and an insert reads its id back).
-async fn send_at_once(_: &mut Conn, _: UserId, _: UserId, _: &str) -> Result<Option<Message>> {
-    Ok(None)
-}
-
-/// See `send_at_once`.
-async fn send_to_conversation(
-    _: &mut Conn,
-    _: UserId,
-    _: UserId,
-    _: &str,
-) -> Result<Option<Message>> {
-    Ok(None)
-}
 
 /// Lowers the unread counter of `side`'s conversation row by `n`.
 async fn lower_unread(conn: &mut Conn, side: (UserId, UserId), n: i64) -> QueryResult<()> {

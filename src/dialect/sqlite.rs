@@ -114,6 +114,10 @@ where
 
 crate::dialect::returning_hooks!();
 
+// SQLite's write lock is the conversation's lock, and each statement a call into this
+// process: the general path of `send` costs no round trips.
+crate::dialect::no_one_statement_send!();
+
 /// The unread messages of `user`, in one statement.
 async fn unread_messages(conn: &mut Conn, user: UserId) -> QueryResult<Vec<Message>> {
     operations::load_unread(conn, user).await
@@ -153,21 +157,6 @@ where
 }
 
 /// The retry of the shared transaction text, on the one backend every test machine has.
-/// No single statement sends here: the general path of `send` does (the write lock is the conversation lock, and each of its statements is a call into the same process).
-async fn send_at_once(_: &mut Conn, _: UserId, _: UserId, _: &str) -> Result<Option<Message>> {
-    Ok(None)
-}
-
-/// See `send_at_once`.
-async fn send_to_conversation(
-    _: &mut Conn,
-    _: UserId,
-    _: UserId,
-    _: &str,
-) -> Result<Option<Message>> {
-    Ok(None)
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
