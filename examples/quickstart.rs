@@ -1,5 +1,5 @@
 //! The main job on embedded SQLite: migrate, a few users talking, unread lists, a read,
-//! partners, the inbox screen and a conversation page.
+//! partners, the inbox screen, a conversation page and the archive.
 //!
 //! Run with `cargo run --example quickstart`.
 
@@ -92,6 +92,31 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "\nBob's unread messages now: {}",
         inbox.unread_count(&mut conn, bob)?
+    );
+
+    println!("\nBob archives the conversation with Carol:");
+    inbox.archive_conversation(&mut conn, bob, carol)?;
+    let screen =
+        |conn: &mut SqliteConnection, query| -> Result<Vec<String>, directmessages::Error> {
+            Ok(inbox
+                .conversations(conn, bob, query)?
+                .into_iter()
+                .map(|row| name(row.partner))
+                .collect())
+        };
+    println!(
+        "  inbox:   {}",
+        screen(&mut conn, ConversationsQuery::new())?.join(", ")
+    );
+    println!(
+        "  archive: {}",
+        screen(&mut conn, ConversationsQuery::new().archived())?.join(", ")
+    );
+    println!("Carol writes again, and the conversation is back:");
+    inbox.send_message(&mut conn, carol, bob, "Lunch tomorrow too?")?;
+    println!(
+        "  inbox:   {}",
+        screen(&mut conn, ConversationsQuery::new())?.join(", ")
     );
     Ok(())
 }

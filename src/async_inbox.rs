@@ -228,6 +228,26 @@ impl AsyncInbox {
         crate::operations::Operations::unblock(conn.operations(), user, blocked).await
     }
 
+    /// As [`Inbox::archive_conversation`].
+    pub async fn archive_conversation<C: AsyncInboxConnection>(
+        &self,
+        conn: &mut C,
+        user: UserId,
+        partner: UserId,
+    ) -> Result<()> {
+        crate::operations::Operations::archive(conn.operations(), user, partner, true).await
+    }
+
+    /// As [`Inbox::unarchive_conversation`].
+    pub async fn unarchive_conversation<C: AsyncInboxConnection>(
+        &self,
+        conn: &mut C,
+        user: UserId,
+        partner: UserId,
+    ) -> Result<()> {
+        crate::operations::Operations::archive(conn.operations(), user, partner, false).await
+    }
+
     /// As [`Inbox::is_blocked`].
     pub async fn is_blocked<C: AsyncInboxConnection>(
         &self,

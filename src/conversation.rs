@@ -92,11 +92,14 @@ pub struct ConversationSummary {
     /// Messages from `partner` the user has neither read nor deleted; 0 while the user
     /// blocks `partner`.
     pub unread_count: i64,
+    /// The user archived the conversation (and no message arrived since).
+    pub archived: bool,
 }
 
 /// Options of [`Inbox::conversations`](crate::Inbox::conversations).
 ///
-/// `Default` is every conversation, latest activity first.
+/// `Default` is every conversation the user has not archived, latest activity first;
+/// [`archived`](Self::archived) lists the archived ones instead.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[cfg_attr(
     feature = "serde",
@@ -106,13 +109,22 @@ pub struct ConversationSummary {
 pub struct ConversationsQuery {
     pub(crate) limit: Option<u32>,
     pub(crate) before: Option<MessageId>,
+    pub(crate) archived: bool,
 }
 
 impl ConversationsQuery {
-    /// Every conversation, latest activity first.
+    /// Every conversation the user has not archived, latest activity first.
     #[must_use]
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Only the conversations the user archived (with their real unread counts), latest
+    /// activity first, paged like the others.
+    #[must_use]
+    pub fn archived(mut self) -> Self {
+        self.archived = true;
+        self
     }
 
     /// At most `n` conversations.

@@ -342,6 +342,54 @@ impl Inbox {
         run(conn.operations().unblock(user, blocked))
     }
 
+    /// Archives `user`'s side of the conversation with `partner`: it leaves
+    /// [`conversations`](Self::conversations) (and is listed by
+    /// [`ConversationsQuery::archived`]) until a new message in it arrives, sent by either
+    /// side. It changes no count and no other listing, and not the partner's side.
+    ///
+    /// Idempotent. Before the conversation's first message it is `Ok`, and the
+    /// conversation starts archived for `user`, until that message arrives; with
+    /// oneself it does nothing.
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")]
+    /// # fn main() -> directmessages::Result<()> {
+    /// # use diesel::prelude::*;
+    /// use directmessages::{ConversationsQuery, Inbox};
+    /// # let mut conn = SqliteConnection::establish(":memory:").unwrap();
+    /// # directmessages::run_migrations(&mut conn)?;
+    /// let inbox = Inbox::new();
+    /// inbox.send_message(&mut conn, 2, 1, "a newsletter")?;
+    /// inbox.archive_conversation(&mut conn, 1, 2)?;
+    /// assert!(inbox.conversations(&mut conn, 1, ConversationsQuery::new())?.is_empty());
+    /// let archive = inbox.conversations(&mut conn, 1, ConversationsQuery::new().archived())?;
+    /// assert_eq!(archive[0].partner, 2);
+    ///
+    /// inbox.send_message(&mut conn, 2, 1, "another one")?; // back in the inbox
+    /// assert_eq!(inbox.conversations(&mut conn, 1, ConversationsQuery::new())?.len(), 1);
+    /// # Ok(()) }
+    /// # #[cfg(not(feature = "sqlite"))] fn main() {}
+    /// ```
+    pub fn archive_conversation<C: InboxConnection>(
+        &self,
+        conn: &mut C,
+        user: UserId,
+        partner: UserId,
+    ) -> Result<()> {
+        run(conn.operations().archive(user, partner, true))
+    }
+
+    /// Brings `user`'s side of the conversation with `partner` back from the archive.
+    /// Idempotent; with oneself it does nothing.
+    pub fn unarchive_conversation<C: InboxConnection>(
+        &self,
+        conn: &mut C,
+        user: UserId,
+        partner: UserId,
+    ) -> Result<()> {
+        run(conn.operations().archive(user, partner, false))
+    }
+
     /// Whether `user` blocks `other` (one direction only).
     pub fn is_blocked<C: InboxConnection>(
         &self,

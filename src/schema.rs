@@ -120,6 +120,8 @@ diesel::table! {
         /// The latest `sent_at` of the conversation (of any message, deleted or not): the
         /// next send, which locks this row, never stamps an earlier time.
         last_sent_at -> Nullable<UtcDateTime>,
+        /// The owner archived the conversation; the next message in it clears this.
+        archived -> Bool,
     }
 }
 

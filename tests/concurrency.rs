@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 
-use directmessages::{ConversationQuery, Inbox};
+use directmessages::{ConversationQuery, ConversationsQuery, Inbox};
 
 use common::{Probe, ReadLog, Subject, TestConn, TestPool};
 
@@ -233,6 +233,74 @@ fn read_all_races_new_messages_without_losing_one<D: Subject>(db: &D) {
     assert_eq!(conn.conversation_rows(), conn.expected_conversation_rows());
 }
 
+/// New messages arrive, in existing conversations and in new ones, while their recipient
+/// archives and unarchives those same conversations, the new ones before their first
+/// message: no call fails, every conversation ends in exactly one of the inbox and the
+/// archive, and the counters stay exact.
+fn new_messages_arrive_while_the_recipient_archives<D: Subject>(db: &D) {
+    let inbox = D::inbox(Inbox::new());
+    let pool = db.pool(2);
+    let partners: Vec<i64> = (100..140).collect();
+    thread::scope(|s| {
+        let (pool, inbox, partners) = (&pool, &inbox, &partners);
+        let writer = s.spawn(move || {
+            let mut conn = pool.get().expect("pooled connection");
+            for (i, &partner) in partners.iter().enumerate() {
+                inbox
+                    .send_message(&mut *conn, partner, 1, &format!("first {i}"))
+                    .unwrap();
+                inbox
+                    .send_message(&mut *conn, 2, 1, &format!("again {i}"))
+                    .unwrap();
+            }
+        });
+        let mut conn = pool.get().expect("pooled connection");
+        let mut round = 0;
+        while !writer.is_finished() {
+            for &partner in partners.iter().chain([&2]) {
+                if round % 2 == 0 {
+                    inbox.archive_conversation(&mut *conn, 1, partner).unwrap();
+                } else {
+                    inbox
+                        .unarchive_conversation(&mut *conn, 1, partner)
+                        .unwrap();
+                }
+            }
+            round += 1;
+        }
+        writer.join().unwrap();
+    });
+    let mut conn = db.conn();
+    let mut listed: Vec<i64> = [
+        ConversationsQuery::new(),
+        ConversationsQuery::new().archived(),
+    ]
+    .into_iter()
+    .flat_map(|q| inbox.conversations(&mut conn, 1, q).unwrap())
+    .map(|s| s.partner)
+    .collect();
+    listed.sort_unstable();
+    let mut expected = partners.clone();
+    expected.push(2);
+    expected.sort_unstable();
+    assert_eq!(
+        listed, expected,
+        "each conversation once, in the inbox or the archive"
+    );
+    assert_eq!(
+        inbox.unread_count(&mut conn, 1).unwrap(),
+        2 * partners.len() as i64
+    );
+    assert_eq!(conn.conversation_rows(), conn.expected_conversation_rows());
+    // Once the archiver stopped, the next message brings an archived one back.
+    inbox.archive_conversation(&mut conn, 1, 2).unwrap();
+    inbox.send_message(&mut conn, 2, 1, "last").unwrap();
+    let active = inbox
+        .conversations(&mut conn, 1, ConversationsQuery::new().limit(1))
+        .unwrap();
+    assert_eq!(active[0].partner, 2);
+}
+
 /// Sixteen threads sending among forty users: new conversations are created while others
 /// are written, from both ends; not one send may surface a transient conflict.
 fn sixteen_senders_creating_conversations_never_see_a_conflict<D: Subject>(db: &D) {
@@ -376,6 +444,7 @@ fn polling_after_the_cursor_sees_every_message_once<D: Subject>(db: &D) {
 
 backend_suite!(
     flavours:
+    new_messages_arrive_while_the_recipient_archives,
     sixteen_senders_creating_conversations_never_see_a_conflict,
     a_poller_misses_nothing_while_a_sender_waits_inside_its_transaction,
     polling_after_the_cursor_sees_every_message_once,

@@ -52,6 +52,12 @@ fn exercise<C: InboxConnection>(inbox: &Inbox, conn: &mut C) {
     inbox.delete_message(conn, 2, b.id).unwrap();
     inbox.block_user(conn, 3, 1).unwrap();
     inbox.is_blocked(conn, 3, 1).unwrap();
+    inbox.archive_conversation(conn, 1, 2).unwrap();
+    inbox
+        .conversations(conn, 1, ConversationsQuery::new().archived().limit(5))
+        .unwrap();
+    inbox.unarchive_conversation(conn, 1, 2).unwrap();
+    inbox.archive_conversation(conn, 1, 777_777).unwrap();
     inbox.unblock_user(conn, 3, 1).unwrap();
     inbox.purge_user(conn, 3).unwrap();
 }

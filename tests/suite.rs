@@ -1191,6 +1191,171 @@ fn within_a_conversation_a_higher_id_is_never_earlier<D: Subject>(db: &D) {
     assert!(conn.clock_inversions().is_empty());
 }
 
+// ------------------------------------------------------------------ archive
+
+fn partners_in(summaries: &[directmessages::ConversationSummary]) -> Vec<i64> {
+    summaries.iter().map(|s| s.partner).collect()
+}
+
+fn archiving_hides_a_conversation_until_a_new_message<D: Subject>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = D::inbox(Inbox::new());
+    inbox.send_message(&mut conn, 2, 1, "from two").unwrap();
+    inbox.send_message(&mut conn, 3, 1, "from three").unwrap();
+    inbox.archive_conversation(&mut conn, 1, 2).unwrap();
+    let inbox_of_1 = |conn: &mut _, q| partners_in(&inbox.conversations(conn, 1, q).unwrap());
+    assert_eq!(inbox_of_1(&mut conn, ConversationsQuery::new()), [3]);
+    assert_eq!(
+        inbox_of_1(&mut conn, ConversationsQuery::new().archived()),
+        [2]
+    );
+    // A message from the partner brings it back...
+    inbox.send_message(&mut conn, 2, 1, "again").unwrap();
+    assert_eq!(inbox_of_1(&mut conn, ConversationsQuery::new()), [2, 3]);
+    assert!(inbox_of_1(&mut conn, ConversationsQuery::new().archived()).is_empty());
+    // ...and so does one from the user who archived it.
+    inbox.archive_conversation(&mut conn, 1, 2).unwrap();
+    inbox.send_message(&mut conn, 1, 2, "replying").unwrap();
+    assert_eq!(inbox_of_1(&mut conn, ConversationsQuery::new()), [2, 3]);
+    let summary = &inbox
+        .conversations(&mut conn, 1, ConversationsQuery::new())
+        .unwrap()[0];
+    assert!(!summary.archived);
+}
+
+fn the_archive_lists_only_archived_conversations_keyset_paged<D: Subject>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = D::inbox(Inbox::new());
+    for partner in 2..=7 {
+        inbox
+            .send_message(&mut conn, partner, 1, &format!("from {partner}"))
+            .unwrap();
+    }
+    for partner in [2, 4, 5, 7] {
+        inbox.archive_conversation(&mut conn, 1, partner).unwrap();
+    }
+    let first = inbox
+        .conversations(&mut conn, 1, ConversationsQuery::new().archived().limit(3))
+        .unwrap();
+    assert_eq!(partners_in(&first), [7, 5, 4]);
+    assert!(first.iter().all(|s| s.archived && s.unread_count == 1));
+    let cursor = first[2].last_message.id;
+    let next = inbox
+        .conversations(
+            &mut conn,
+            1,
+            ConversationsQuery::new().archived().limit(3).before(cursor),
+        )
+        .unwrap();
+    assert_eq!(partners_in(&next), [2]);
+    let active = inbox
+        .conversations(&mut conn, 1, ConversationsQuery::new())
+        .unwrap();
+    assert_eq!(partners_in(&active), [6, 3]);
+}
+
+fn archive_changes_no_count_and_no_other_listing<D: Subject>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = D::inbox(Inbox::new());
+    let m = inbox.send_message(&mut conn, 2, 1, "unread").unwrap();
+    inbox.send_message(&mut conn, 3, 1, "also unread").unwrap();
+    inbox.archive_conversation(&mut conn, 1, 2).unwrap();
+    assert_eq!(inbox.unread_count(&mut conn, 1).unwrap(), 2);
+    assert_eq!(inbox.unread_messages(&mut conn, 1).unwrap().len(), 2);
+    assert_eq!(inbox.conversation_partners(&mut conn, 1).unwrap(), [3, 2]);
+    assert_eq!(
+        ids(&inbox
+            .conversation(&mut conn, 1, 2, ConversationQuery::new())
+            .unwrap()),
+        [m.id]
+    );
+    // Reading in the archive marks read as anywhere else.
+    inbox.mark_conversation_read(&mut conn, 1, 2).unwrap();
+    assert_eq!(inbox.unread_count(&mut conn, 1).unwrap(), 1);
+    let archived = inbox
+        .conversations(&mut conn, 1, ConversationsQuery::new().archived())
+        .unwrap();
+    assert_eq!(archived[0].unread_count, 0);
+    assert_eq!(conn.conversation_rows(), conn.expected_conversation_rows());
+}
+
+fn archive_is_per_side_and_idempotent<D: Subject>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = D::inbox(Inbox::new());
+    inbox.send_message(&mut conn, 1, 2, "hi").unwrap();
+    inbox.archive_conversation(&mut conn, 1, 2).unwrap();
+    inbox.archive_conversation(&mut conn, 1, 2).unwrap();
+    let of = |conn: &mut _, user, q| partners_in(&inbox.conversations(conn, user, q).unwrap());
+    assert!(of(&mut conn, 1, ConversationsQuery::new()).is_empty());
+    assert_eq!(of(&mut conn, 2, ConversationsQuery::new()), [1]);
+    inbox.unarchive_conversation(&mut conn, 1, 2).unwrap();
+    inbox.unarchive_conversation(&mut conn, 1, 2).unwrap();
+    assert_eq!(of(&mut conn, 1, ConversationsQuery::new()), [2]);
+    // Unarchiving what was never archived, or a conversation that never was, is fine.
+    inbox.unarchive_conversation(&mut conn, 2, 1).unwrap();
+    inbox.unarchive_conversation(&mut conn, 8, 9).unwrap();
+    assert_eq!(of(&mut conn, 2, ConversationsQuery::new()), [1]);
+}
+
+fn archiving_before_the_first_message_applies_once_it_exists<D: Subject>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = D::inbox(Inbox::new());
+    inbox.archive_conversation(&mut conn, 1, 2).unwrap();
+    assert!(inbox
+        .conversations(&mut conn, 1, ConversationsQuery::new().archived())
+        .unwrap()
+        .is_empty());
+    assert!(inbox
+        .conversation_partners(&mut conn, 1)
+        .unwrap()
+        .is_empty());
+    // Its first message is a new message: the conversation arrives in the inbox.
+    let m = inbox.send_message(&mut conn, 2, 1, "hello").unwrap();
+    let active = inbox
+        .conversations(&mut conn, 1, ConversationsQuery::new())
+        .unwrap();
+    assert_eq!(active.len(), 1);
+    assert_eq!(active[0].last_message, m);
+    assert_eq!(active[0].unread_count, 1);
+    assert_eq!(conn.conversation_rows(), conn.expected_conversation_rows());
+}
+
+fn archiving_with_oneself_does_nothing<D: Subject>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = D::inbox(Inbox::new());
+    inbox.archive_conversation(&mut conn, 1, 1).unwrap();
+    inbox.unarchive_conversation(&mut conn, 1, 1).unwrap();
+    assert!(conn.conversation_rows().is_empty());
+    assert!(inbox
+        .conversations(&mut conn, 1, ConversationsQuery::new().archived())
+        .unwrap()
+        .is_empty());
+}
+
+fn purge_removes_archive_flags_both_ways<D: Subject>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = D::inbox(Inbox::new());
+    inbox.send_message(&mut conn, 1, 2, "hi").unwrap();
+    inbox.send_message(&mut conn, 2, 3, "hi").unwrap();
+    inbox.archive_conversation(&mut conn, 1, 2).unwrap();
+    inbox.archive_conversation(&mut conn, 2, 1).unwrap();
+    inbox.archive_conversation(&mut conn, 3, 2).unwrap();
+    inbox.archive_conversation(&mut conn, 2, 4).unwrap(); // no message yet
+    inbox.purge_user(&mut conn, 2).unwrap();
+    for user in [1, 2, 3, 4] {
+        for query in [
+            ConversationsQuery::new(),
+            ConversationsQuery::new().archived(),
+        ] {
+            assert!(inbox
+                .conversations(&mut conn, user, query)
+                .unwrap()
+                .is_empty());
+        }
+    }
+    assert_eq!(conn.conversation_rows_mentioning(2), 0);
+}
+
 /// A small deterministic generator, so a failure can be replayed.
 struct Lcg(u64);
 impl Lcg {
@@ -1211,7 +1376,7 @@ fn counts_stay_exact_after_random_operations<D: Subject>(db: &D) {
     for step in 0..400 {
         let a = 1 + rng.below(5) as i64;
         let b = 1 + (a + rng.below(4) as i64) % 5;
-        let result = match rng.below(10) {
+        let result = match rng.below(12) {
             0..=3 => inbox
                 .send_message(&mut conn, a, b, &format!("s{step}"))
                 .map(|m| sent.push(m.id)),
@@ -1229,7 +1394,9 @@ fn counts_stay_exact_after_random_operations<D: Subject>(db: &D) {
                 inbox.conversation(&mut conn, a, b, q).map(drop)
             }
             8 => inbox.block_user(&mut conn, a, b),
-            _ => inbox.unblock_user(&mut conn, a, b),
+            9 => inbox.unblock_user(&mut conn, a, b),
+            10 => inbox.archive_conversation(&mut conn, a, b),
+            _ => inbox.unarchive_conversation(&mut conn, a, b),
         };
         match result {
             Ok(())
@@ -1252,9 +1419,17 @@ fn counts_stay_exact_after_random_operations<D: Subject>(db: &D) {
             inbox.unread_count(&mut conn, user).unwrap(),
             unread.len() as i64
         );
-        let summaries = inbox
+        // The inbox and the archive together: every conversation once, latest first.
+        let mut summaries = inbox
             .conversations(&mut conn, user, ConversationsQuery::new())
             .unwrap();
+        let archived = inbox
+            .conversations(&mut conn, user, ConversationsQuery::new().archived())
+            .unwrap();
+        assert!(summaries.iter().all(|s| !s.archived));
+        assert!(archived.iter().all(|s| s.archived));
+        summaries.extend(archived);
+        summaries.sort_by_key(|s| std::cmp::Reverse(s.last_message.id));
         let summed: i64 = summaries.iter().map(|s| s.unread_count).sum();
         assert_eq!(summed, unread.len() as i64, "summary counts of user {user}");
         for s in &summaries {
@@ -1320,6 +1495,13 @@ backend_suite!(
     a_before_send_policy_can_veto_and_nothing_is_stored,
     purge_user_removes_everything_of_that_user,
     counts_stay_exact_after_random_operations,
+    archiving_hides_a_conversation_until_a_new_message,
+    the_archive_lists_only_archived_conversations_keyset_paged,
+    archive_changes_no_count_and_no_other_listing,
+    archive_is_per_side_and_idempotent,
+    archiving_before_the_first_message_applies_once_it_exists,
+    archiving_with_oneself_does_nothing,
+    purge_removes_archive_flags_both_ways,
     a_panicking_handler_stops_no_other_handler,
     every_message_of_a_batch_reaches_every_handler_despite_a_panic,
     a_marked_page_above_the_chunk_size_comes_back_read,

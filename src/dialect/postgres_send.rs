@@ -84,7 +84,7 @@ impl QueryFragment<Pg> for SendToConversation<'_> {
         out.push_sql(
             ", c.last_sent_at) FROM c WHERE NOT c.blocked RETURNING id, sent_at), \
              u AS (UPDATE direct_message_conversations SET last_message_id = m.id, \
-             last_sent_at = m.sent_at, unread_count = unread_count \
+             last_sent_at = m.sent_at, archived = false, unread_count = unread_count \
              + CASE WHEN owner_id = ",
         );
         out.push_bind_param::<BigInt, _>(&self.recipient)?;

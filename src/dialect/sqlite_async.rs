@@ -112,6 +112,10 @@ impl Operations for Conn {
         on_blocking_thread(self, move |conn| run(conn.unblock(user, blocked))).await
     }
 
+    async fn archive(&mut self, user: UserId, partner: UserId, archived: bool) -> Result<()> {
+        on_blocking_thread(self, move |conn| run(conn.archive(user, partner, archived))).await
+    }
+
     async fn purge(&mut self, user: UserId) -> Result<u64> {
         on_blocking_thread(self, move |conn| run(conn.purge(user))).await
     }

@@ -329,8 +329,9 @@ pub(crate) fn both_sides(sender: UserId, recipient: UserId) -> _ {
         .filter(conv::partner_id.eq_any(both))
 }
 
-/// What a send sets on [`both_sides`]: the latest message, its time, and one more unread
-/// for the recipient. (Each dialect runs the update: see `Cached`.)
+/// What a send sets on [`both_sides`]: the latest message, its time, one more unread for
+/// the recipient, and the conversation back in the inbox of a side that archived it.
+/// (Each dialect runs the update: see `Cached`.)
 #[diesel::dsl::auto_type]
 pub(crate) fn latest_message(
     recipient: UserId,
@@ -357,6 +358,7 @@ pub(crate) fn latest_message(
         conv::last_message_id.eq(id),
         conv::last_sent_at.eq(sent_at),
         conv::unread_count.eq(conv::unread_count + unread),
+        conv::archived.eq(false),
     )
 }
 
@@ -438,6 +440,13 @@ pub trait Operations: Send {
     fn delete(&mut self, user: UserId, id: MessageId) -> impl Future<Output = Result<()>> + Send;
     /// Records that `user` blocks `blocked`.
     fn block(&mut self, user: UserId, blocked: UserId) -> impl Future<Output = Result<()>> + Send;
+    /// Archives (or brings back) `user`'s side of the conversation with `partner`.
+    fn archive(
+        &mut self,
+        user: UserId,
+        partner: UserId,
+        archived: bool,
+    ) -> impl Future<Output = Result<()>> + Send;
     /// Lifts the block, if any.
     fn unblock(&mut self, user: UserId, blocked: UserId)
         -> impl Future<Output = Result<()>> + Send;

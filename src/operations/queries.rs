@@ -69,21 +69,7 @@ impl Operations for Conn {
                 {
                     Some(locked) => locked,
                     None => {
-                        let side = |owner: UserId, partner: UserId| {
-                            (
-                                conv::owner_id.eq(owner),
-                                conv::partner_id.eq(partner),
-                                conv::last_message_id.eq(None::<MessageId>),
-                                conv::unread_count.eq(0_i64),
-                            )
-                        };
-                        super::statement(
-                            diesel::insert_into(conv::table)
-                                .values(vec![side(lo, hi), side(hi, lo)])
-                                .on_conflict_do_nothing(),
-                        )
-                        .execute(conn)
-                        .await?;
+                        insert_conversation_rows(conn, lo, hi).await?;
                         super::lock_conversation(conn, lo, hi, recipient, sender)
                             .await?
                             .ok_or(diesel::result::Error::NotFound)?
@@ -296,6 +282,7 @@ impl Operations for Conn {
             .inner_join(dm::table.on(conv::last_message_id.eq(dm::id.nullable())))
             .left_join(blocks::table.on(partner_blocked()))
             .filter(conv::owner_id.eq(user))
+            .filter(conv::archived.eq(query.archived))
             .order(conv::last_message_id.desc())
             .select((
                 conv::partner_id,
@@ -318,6 +305,7 @@ impl Operations for Conn {
                     partner,
                     last_message,
                     unread_count: if blocked { 0 } else { unread },
+                    archived: query.archived,
                 },
             )
             .collect())
@@ -445,6 +433,29 @@ impl Operations for Conn {
         Ok(())
     }
 
+    async fn archive(&mut self, user: UserId, partner: UserId, archived: bool) -> Result<()> {
+        if user == partner {
+            return Ok(());
+        }
+        let (lo, hi) = conversation_key(user, partner);
+        super::write_transaction(self, |conn| {
+            Body::new(async move {
+                let own = || {
+                    diesel::update(conv::table.find((user, partner)))
+                        .set(conv::archived.eq(archived))
+                };
+                // Before the first message there are no rows yet: make both, as a send
+                // would, so the flag is there when the conversation is.
+                if super::statement(own()).execute(conn).await? == 0 {
+                    insert_conversation_rows(conn, lo, hi).await?;
+                    super::statement(own()).execute(conn).await?;
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
     async fn purge(&mut self, user: UserId) -> Result<u64> {
         super::write_transaction(self, |conn| {
             Body::new(async move {
@@ -469,6 +480,26 @@ impl Operations for Conn {
         })
         .await
     }
+}
+
+/// Both rows of the conversation `(lo, hi)`, empty, unless they exist.
+async fn insert_conversation_rows(conn: &mut Conn, lo: UserId, hi: UserId) -> QueryResult<()> {
+    let side = |owner: UserId, partner: UserId| {
+        (
+            conv::owner_id.eq(owner),
+            conv::partner_id.eq(partner),
+            conv::last_message_id.eq(None::<MessageId>),
+            conv::unread_count.eq(0_i64),
+        )
+    };
+    super::statement(
+        diesel::insert_into(conv::table)
+            .values(vec![side(lo, hi), side(hi, lo)])
+            .on_conflict_do_nothing(),
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// The unread messages of `user` (see `unread_of`), in one statement, in no set order.

@@ -360,6 +360,8 @@ pub trait Probe {
     fn conversation_rows(&mut self) -> BTreeMap<(i64, i64), (Option<i64>, i64)>;
     /// The same, recomputed from `direct_messages` alone.
     fn expected_conversation_rows(&mut self) -> BTreeMap<(i64, i64), (Option<i64>, i64)>;
+    /// How many conversation rows, empty ones included, have `user` on either side.
+    fn conversation_rows_mentioning(&mut self, user: i64) -> i64;
     /// `(deleted_by_sender, deleted_by_recipient)` of a message still stored.
     fn deletion_flags(&mut self, id: i64) -> Option<(bool, bool)>;
     /// Stores `n` unread messages from `sender` to `recipient` in bulk, as a flooded user
@@ -635,6 +637,15 @@ macro_rules! probe {
                     .collect()
             }
 
+            fn conversation_rows_mentioning(&mut self, user: i64) -> i64 {
+                use directmessages::schema::direct_message_conversations as c;
+                c::table
+                    .filter(c::owner_id.eq(user).or(c::partner_id.eq(user)))
+                    .count()
+                    .get_result(self)
+                    .expect("conversation rows")
+            }
+
             fn expected_conversation_rows(&mut self) -> BTreeMap<(i64, i64), (Option<i64>, i64)> {
                 use directmessages::schema::direct_messages as m;
                 let rows = m::table
@@ -903,6 +914,8 @@ forward! {
     fn delete_message(user: i64, id: i64) -> ();
     fn block_user(user: i64, blocked: i64) -> ();
     fn unblock_user(user: i64, blocked: i64) -> ();
+    fn archive_conversation(user: i64, partner: i64) -> ();
+    fn unarchive_conversation(user: i64, partner: i64) -> ();
     fn is_blocked(user: i64, other: i64) -> bool;
     fn purge_user(user: i64) -> u64;
 }
@@ -978,6 +991,9 @@ where
     }
     fn expected_conversation_rows(&mut self) -> BTreeMap<(i64, i64), (Option<i64>, i64)> {
         (**self).expected_conversation_rows()
+    }
+    fn conversation_rows_mentioning(&mut self, user: i64) -> i64 {
+        (**self).conversation_rows_mentioning(user)
     }
     fn deletion_flags(&mut self, id: i64) -> Option<(bool, bool)> {
         (**self).deletion_flags(id)
@@ -1179,6 +1195,9 @@ mod asynchronous {
         }
         fn expected_conversation_rows(&mut self) -> BTreeMap<(i64, i64), (Option<i64>, i64)> {
             self.side().expected_conversation_rows()
+        }
+        fn conversation_rows_mentioning(&mut self, user: i64) -> i64 {
+            self.side().conversation_rows_mentioning(user)
         }
         fn deletion_flags(&mut self, id: i64) -> Option<(bool, bool)> {
             self.side().deletion_flags(id)

@@ -7,10 +7,14 @@ CREATE TABLE direct_message_conversations (
     unread_count BIGINT NOT NULL DEFAULT 0,
     -- The latest `sent_at` of the conversation, read with its lock by the next send.
     last_sent_at DATETIME(6) NULL,
+    -- The owner archived it: out of their inbox until a new message arrives.
+    archived BOOLEAN NOT NULL DEFAULT FALSE,
     PRIMARY KEY (owner_id, partner_id),
     CONSTRAINT direct_message_conversations_not_self CHECK (owner_id <> partner_id),
     CONSTRAINT direct_message_conversations_unread CHECK (unread_count >= 0),
     INDEX direct_message_conversations_latest (owner_id, last_message_id),
+    -- The inbox screen and its archive, each latest first.
+    INDEX direct_message_conversations_inbox (owner_id, archived, last_message_id),
     -- The partners with something unread, for `unread_count` (no partial indexes here).
     INDEX direct_message_conversations_unread (owner_id, unread_count, partner_id),
     INDEX direct_message_conversations_partner (partner_id)

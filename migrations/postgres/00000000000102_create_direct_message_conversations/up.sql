@@ -7,12 +7,17 @@ CREATE TABLE direct_message_conversations (
     unread_count BIGINT NOT NULL DEFAULT 0,
     -- The latest `sent_at` of the conversation, read with its lock by the next send.
     last_sent_at TIMESTAMPTZ,
+    -- The owner archived it: out of their inbox until a new message arrives.
+    archived BOOLEAN NOT NULL DEFAULT false,
     PRIMARY KEY (owner_id, partner_id),
     CHECK (owner_id <> partner_id),
     CHECK (unread_count >= 0)
 );
 CREATE INDEX direct_message_conversations_latest
     ON direct_message_conversations (owner_id, last_message_id);
+-- The inbox screen and its archive, each latest first.
+CREATE INDEX direct_message_conversations_inbox
+    ON direct_message_conversations (owner_id, archived, last_message_id);
 -- The partners with something unread, for `unread_count`.
 CREATE INDEX direct_message_conversations_unread
     ON direct_message_conversations (owner_id, partner_id, unread_count)
