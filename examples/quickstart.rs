@@ -1,5 +1,5 @@
 //! The main job on embedded SQLite: migrate, a few users talking, unread lists, a read,
-//! partners, the inbox screen, a conversation page and the archive.
+//! partners, the inbox screen, a conversation page, the archive and a muted conversation.
 //!
 //! Run with `cargo run --example quickstart`.
 
@@ -23,9 +23,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let inbox = Inbox::new();
     inbox.signals().on_message_sent(|e| {
         println!(
-            "  [signal] message_sent: {} -> {}",
+            "  [signal] message_sent: {} -> {}{}",
             name(e.sender),
-            name(e.recipient)
+            name(e.recipient),
+            if e.muted {
+                " (muted: no notification)"
+            } else {
+                ""
+            }
         );
     });
     inbox.signals().on_message_read(|e| {
@@ -118,5 +123,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "  inbox:   {}",
         screen(&mut conn, ConversationsQuery::new())?.join(", ")
     );
+
+    println!("\nBob mutes Alice; her next message is stored and counted, without a notification:");
+    inbox.mute_conversation(&mut conn, bob, alice)?;
+    inbox.send_message(&mut conn, alice, bob, "Running 5 minutes late")?;
+    for row in inbox.conversations(&mut conn, bob, ConversationsQuery::new())? {
+        println!(
+            "  {:<6} {} unread{}",
+            name(row.partner),
+            row.unread_count,
+            if row.muted { "  (muted)" } else { "" }
+        );
+    }
     Ok(())
 }

@@ -235,7 +235,8 @@ impl AsyncInbox {
         user: UserId,
         partner: UserId,
     ) -> Result<()> {
-        crate::operations::Operations::archive(conn.operations(), user, partner, true).await
+        let flag = crate::operations::ConversationFlag::Archived;
+        crate::operations::Operations::set_flag(conn.operations(), user, partner, flag, true).await
     }
 
     /// As [`Inbox::unarchive_conversation`].
@@ -245,7 +246,30 @@ impl AsyncInbox {
         user: UserId,
         partner: UserId,
     ) -> Result<()> {
-        crate::operations::Operations::archive(conn.operations(), user, partner, false).await
+        let flag = crate::operations::ConversationFlag::Archived;
+        crate::operations::Operations::set_flag(conn.operations(), user, partner, flag, false).await
+    }
+
+    /// As [`Inbox::mute_conversation`].
+    pub async fn mute_conversation<C: AsyncInboxConnection>(
+        &self,
+        conn: &mut C,
+        user: UserId,
+        partner: UserId,
+    ) -> Result<()> {
+        let flag = crate::operations::ConversationFlag::Muted;
+        crate::operations::Operations::set_flag(conn.operations(), user, partner, flag, true).await
+    }
+
+    /// As [`Inbox::unmute_conversation`].
+    pub async fn unmute_conversation<C: AsyncInboxConnection>(
+        &self,
+        conn: &mut C,
+        user: UserId,
+        partner: UserId,
+    ) -> Result<()> {
+        let flag = crate::operations::ConversationFlag::Muted;
+        crate::operations::Operations::set_flag(conn.operations(), user, partner, flag, false).await
     }
 
     /// As [`Inbox::is_blocked`].

@@ -94,6 +94,8 @@ pub struct ConversationSummary {
     pub unread_count: i64,
     /// The user archived the conversation (and no message arrived since).
     pub archived: bool,
+    /// The user muted the conversation: hold back its notifications.
+    pub muted: bool,
 }
 
 /// Options of [`Inbox::conversations`](crate::Inbox::conversations).

@@ -2,7 +2,7 @@
 
 use crate::connection::InboxConnection;
 use crate::execution::blocking::run;
-use crate::operations::Operations;
+use crate::operations::{ConversationFlag, Operations};
 use crate::signals::Draft;
 use crate::{
     ConversationQuery, ConversationSummary, ConversationsQuery, Error, Message, MessageId, Result,
@@ -376,7 +376,9 @@ impl Inbox {
         user: UserId,
         partner: UserId,
     ) -> Result<()> {
-        run(conn.operations().archive(user, partner, true))
+        run(conn
+            .operations()
+            .set_flag(user, partner, ConversationFlag::Archived, true))
     }
 
     /// Brings `user`'s side of the conversation with `partner` back from the archive.
@@ -387,7 +389,65 @@ impl Inbox {
         user: UserId,
         partner: UserId,
     ) -> Result<()> {
-        run(conn.operations().archive(user, partner, false))
+        run(conn
+            .operations()
+            .set_flag(user, partner, ConversationFlag::Archived, false))
+    }
+
+    /// Mutes `user`'s side of the conversation with `partner`: a flag for the app, which
+    /// holds back its notifications. It changes no listing and no count; it shows as
+    /// [`ConversationSummary::muted`](crate::ConversationSummary::muted) and as
+    /// [`MessageEvent::muted`](crate::MessageEvent::muted) on every event of a message
+    /// `user` receives from `partner`.
+    ///
+    /// Idempotent; per side; before the first message it is `Ok` and applies once the
+    /// conversation exists; with oneself it does nothing.
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")]
+    /// # fn main() -> directmessages::Result<()> {
+    /// # use diesel::prelude::*;
+    /// # use std::sync::{Arc, Mutex};
+    /// use directmessages::Inbox;
+    /// # let mut conn = SqliteConnection::establish(":memory:").unwrap();
+    /// # directmessages::run_migrations(&mut conn)?;
+    /// let inbox = Inbox::new();
+    /// let pushed = Arc::new(Mutex::new(Vec::new()));
+    /// let push = Arc::clone(&pushed);
+    /// inbox.signals().on_message_sent(move |e| {
+    ///     if !e.muted {
+    ///         push.lock().unwrap().push(e.message.id); // a push notification
+    ///     }
+    /// });
+    /// inbox.mute_conversation(&mut conn, 1, 2)?;
+    /// inbox.send_message(&mut conn, 2, 1, "psst")?; // stored and counted, no push
+    /// assert!(pushed.lock().unwrap().is_empty());
+    /// assert_eq!(inbox.unread_count(&mut conn, 1)?, 1);
+    /// # Ok(()) }
+    /// # #[cfg(not(feature = "sqlite"))] fn main() {}
+    /// ```
+    pub fn mute_conversation<C: InboxConnection>(
+        &self,
+        conn: &mut C,
+        user: UserId,
+        partner: UserId,
+    ) -> Result<()> {
+        run(conn
+            .operations()
+            .set_flag(user, partner, ConversationFlag::Muted, true))
+    }
+
+    /// Unmutes `user`'s side of the conversation with `partner`. Idempotent; with oneself
+    /// it does nothing.
+    pub fn unmute_conversation<C: InboxConnection>(
+        &self,
+        conn: &mut C,
+        user: UserId,
+        partner: UserId,
+    ) -> Result<()> {
+        run(conn
+            .operations()
+            .set_flag(user, partner, ConversationFlag::Muted, false))
     }
 
     /// Whether `user` blocks `other` (one direction only).
@@ -428,9 +488,9 @@ impl Inbox {
         self.signals
             .before_send(&draft)
             .map_err(|reason| Error::Rejected { reason })?;
-        let message = ops.send(sender, recipient, content).await?;
-        self.signals.message_sent(&message);
-        Ok(message)
+        let sent = ops.send(sender, recipient, content).await?;
+        self.signals.message_sent(&sent.message, sent.muted);
+        Ok(sent.message)
     }
 
     pub(crate) async fn unread_messages_on<O: Operations>(
@@ -458,7 +518,7 @@ impl Inbox {
         let read = ops.read(id, reader).await?;
         if read.newly_read {
             self.signals
-                .message_read(std::slice::from_ref(&read.message));
+                .message_read(std::slice::from_ref(&read.message), read.muted);
         }
         Ok(read.message)
     }
@@ -479,7 +539,8 @@ impl Inbox {
         query: ConversationQuery,
     ) -> Result<Vec<Message>> {
         let page = ops.conversation(user, partner, query).await?;
-        self.signals.message_read(&page.marked);
+        self.signals
+            .message_read(&page.marked.messages, page.marked.muted);
         Ok(page.messages)
     }
 
@@ -499,8 +560,8 @@ impl Inbox {
         partner: UserId,
     ) -> Result<usize> {
         let marked = ops.mark_conversation_read(user, partner).await?;
-        self.signals.message_read(&marked);
-        Ok(marked.len())
+        self.signals.message_read(&marked.messages, marked.muted);
+        Ok(marked.messages.len())
     }
 
     pub(crate) async fn is_blocked_on<O: Operations>(

@@ -80,11 +80,12 @@ impl Message {
         }
     }
 
-    pub(crate) fn event(&self) -> MessageEvent<'_> {
+    pub(crate) fn event(&self, muted: bool) -> MessageEvent<'_> {
         MessageEvent {
             message: self,
             sender: self.sender_id,
             recipient: self.recipient_id,
+            muted,
         }
     }
 }
@@ -135,4 +136,7 @@ pub struct MessageEvent<'a> {
     pub sender: UserId,
     /// Its recipient.
     pub recipient: UserId,
+    /// The recipient muted this conversation: hold back the notification (the message is
+    /// stored and counted as any other).
+    pub muted: bool,
 }

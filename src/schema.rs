@@ -122,6 +122,8 @@ diesel::table! {
         last_sent_at -> Nullable<UtcDateTime>,
         /// The owner archived the conversation; the next message in it clears this.
         archived -> Bool,
+        /// The owner muted the conversation: the app holds back its notifications.
+        muted -> Bool,
     }
 }
 

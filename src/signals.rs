@@ -121,13 +121,15 @@ impl Signals {
         self.before_send.push(Arc::new(f));
     }
 
-    pub(crate) fn message_sent(&self, message: &Message) {
-        self.sent.fire([message.event()]);
+    /// `message_sent`; `muted`: its recipient muted the conversation.
+    pub(crate) fn message_sent(&self, message: &Message, muted: bool) {
+        self.sent.fire([message.event(muted)]);
     }
 
-    /// `message_read` for each message, in order.
-    pub(crate) fn message_read(&self, messages: &[Message]) {
-        self.read.fire(messages.iter().map(Message::event));
+    /// `message_read` for each message, in order; `muted`: their recipient muted the
+    /// conversation.
+    pub(crate) fn message_read(&self, messages: &[Message], muted: bool) {
+        self.read.fire(messages.iter().map(|m| m.event(muted)));
     }
 
     pub(crate) fn before_send(&self, draft: &Draft<'_>) -> Result<(), String> {

@@ -449,7 +449,7 @@ fn an_async_send_to_an_existing_conversation<D: AsyncTestDb>(db: &D) {
         captured.all()
     });
     let expected = match D::NAME {
-        "mysql" => 9,
+        "mysql" => 10,
         "postgres" => 3,
         _ => 5,
     };

@@ -75,6 +75,8 @@ fn exercise(inbox: &Inbox, conn: &mut SqliteConnection) {
         .unwrap();
     inbox.unarchive_conversation(conn, 1, 2).unwrap();
     inbox.archive_conversation(conn, 1, 777_777).unwrap();
+    inbox.mute_conversation(conn, 1, 2).unwrap();
+    inbox.unmute_conversation(conn, 1, 2).unwrap();
     inbox.unblock_user(conn, 3, 1).unwrap();
     inbox.purge_user(conn, 3).unwrap();
 }

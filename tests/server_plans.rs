@@ -58,6 +58,8 @@ fn exercise<C: InboxConnection>(inbox: &Inbox, conn: &mut C) {
         .unwrap();
     inbox.unarchive_conversation(conn, 1, 2).unwrap();
     inbox.archive_conversation(conn, 1, 777_777).unwrap();
+    inbox.mute_conversation(conn, 1, 2).unwrap();
+    inbox.unmute_conversation(conn, 1, 2).unwrap();
     inbox.unblock_user(conn, 3, 1).unwrap();
     inbox.purge_user(conn, 3).unwrap();
 }

@@ -1356,6 +1356,138 @@ fn purge_removes_archive_flags_both_ways<D: Subject>(db: &D) {
     assert_eq!(conn.conversation_rows_mentioning(2), 0);
 }
 
+// ------------------------------------------------------------------ mute
+
+/// `(event, message id, muted)` of every `message_sent` and `message_read`.
+type MuteLog = Arc<Mutex<Vec<(&'static str, i64, bool)>>>;
+
+/// Records every `message_sent` and `message_read` with its `muted`.
+fn recorded_mutes(inbox: &TestInbox) -> MuteLog {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let sent = Arc::clone(&log);
+    inbox
+        .signals()
+        .on_message_sent(move |e| sent.lock().unwrap().push(("sent", e.message.id, e.muted)));
+    let read = Arc::clone(&log);
+    inbox
+        .signals()
+        .on_message_read(move |e| read.lock().unwrap().push(("read", e.message.id, e.muted)));
+    log
+}
+
+fn mute_is_a_flag_on_the_summary_and_on_every_event<D: Subject>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = D::inbox(Inbox::new());
+    let log = recorded_mutes(&inbox);
+    inbox.send_message(&mut conn, 2, 1, "before").unwrap();
+    inbox.mute_conversation(&mut conn, 1, 2).unwrap();
+    let to_muted = inbox.send_message(&mut conn, 2, 1, "while muted").unwrap();
+    let from_muted = inbox.send_message(&mut conn, 1, 2, "reply").unwrap();
+    let read = inbox.read_message_as(&mut conn, 1, to_muted.id).unwrap();
+    inbox.read_message_as(&mut conn, 2, from_muted.id).unwrap();
+    let events = log.lock().unwrap().clone();
+    assert_eq!(
+        events[1..],
+        [
+            ("sent", to_muted.id, true),
+            ("sent", from_muted.id, false),
+            ("read", read.id, true),
+            ("read", from_muted.id, false),
+        ]
+    );
+    let summary = &inbox
+        .conversations(&mut conn, 1, ConversationsQuery::new())
+        .unwrap()[0];
+    assert!(summary.muted && !summary.archived);
+    let other_side = &inbox
+        .conversations(&mut conn, 2, ConversationsQuery::new())
+        .unwrap()[0];
+    assert!(!other_side.muted);
+}
+
+fn marking_a_muted_conversation_read_says_so<D: Subject>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = D::inbox(Inbox::new());
+    let log = recorded_mutes(&inbox);
+    for i in 0..3 {
+        inbox
+            .send_message(&mut conn, 2, 1, &format!("m{i}"))
+            .unwrap();
+    }
+    inbox.mute_conversation(&mut conn, 1, 2).unwrap();
+    let page = ConversationQuery::new().reversed().limit(1).mark_read();
+    inbox.conversation(&mut conn, 1, 2, page).unwrap();
+    assert_eq!(inbox.mark_conversation_read(&mut conn, 1, 2).unwrap(), 2);
+    let reads: Vec<bool> = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.0 == "read")
+        .map(|e| e.2)
+        .collect();
+    assert_eq!(reads, [true, true, true]);
+}
+
+fn mute_changes_no_listing_and_no_count<D: Subject>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = D::inbox(Inbox::new());
+    inbox.send_message(&mut conn, 2, 1, "one").unwrap();
+    inbox.send_message(&mut conn, 3, 1, "two").unwrap();
+    inbox.mute_conversation(&mut conn, 1, 2).unwrap();
+    assert_eq!(inbox.unread_count(&mut conn, 1).unwrap(), 2);
+    assert_eq!(inbox.unread_messages(&mut conn, 1).unwrap().len(), 2);
+    assert_eq!(inbox.conversation_partners(&mut conn, 1).unwrap(), [3, 2]);
+    let rows = inbox
+        .conversations(&mut conn, 1, ConversationsQuery::new())
+        .unwrap();
+    assert_eq!(partners_in(&rows), [3, 2]);
+    assert_eq!(
+        rows.iter()
+            .map(|r| (r.muted, r.unread_count))
+            .collect::<Vec<_>>(),
+        [(false, 1), (true, 1)]
+    );
+    // Archive and mute are independent flags.
+    inbox.archive_conversation(&mut conn, 1, 2).unwrap();
+    let archived = &inbox
+        .conversations(&mut conn, 1, ConversationsQuery::new().archived())
+        .unwrap()[0];
+    assert!(archived.muted && archived.archived);
+    assert_eq!(conn.conversation_rows(), conn.expected_conversation_rows());
+}
+
+fn mute_is_per_side_idempotent_and_survives_new_messages<D: Subject>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = D::inbox(Inbox::new());
+    let log = recorded_mutes(&inbox);
+    inbox.mute_conversation(&mut conn, 1, 2).unwrap(); // before the first message
+    inbox.mute_conversation(&mut conn, 1, 2).unwrap();
+    inbox.send_message(&mut conn, 2, 1, "first").unwrap();
+    inbox.send_message(&mut conn, 2, 1, "second").unwrap();
+    let muted = |conn: &mut _, user| {
+        inbox
+            .conversations(conn, user, ConversationsQuery::new())
+            .unwrap()[0]
+            .muted
+    };
+    assert!(muted(&mut conn, 1));
+    assert!(!muted(&mut conn, 2));
+    inbox.unmute_conversation(&mut conn, 1, 2).unwrap();
+    inbox.unmute_conversation(&mut conn, 1, 2).unwrap();
+    let third = inbox.send_message(&mut conn, 2, 1, "third").unwrap();
+    assert!(!muted(&mut conn, 1));
+    let sent: Vec<(i64, bool)> = log.lock().unwrap().iter().map(|e| (e.1, e.2)).collect();
+    assert_eq!(sent.last(), Some(&(third.id, false)));
+    assert_eq!(sent.iter().filter(|e| e.1).count(), 2);
+    // With oneself: nothing.
+    inbox.mute_conversation(&mut conn, 1, 1).unwrap();
+    inbox.unmute_conversation(&mut conn, 1, 1).unwrap();
+    // Purge forgets every flag of and about the user.
+    inbox.mute_conversation(&mut conn, 2, 1).unwrap();
+    inbox.purge_user(&mut conn, 1).unwrap();
+    assert_eq!(conn.conversation_rows_mentioning(1), 0);
+}
+
 /// A small deterministic generator, so a failure can be replayed.
 struct Lcg(u64);
 impl Lcg {
@@ -1376,7 +1508,7 @@ fn counts_stay_exact_after_random_operations<D: Subject>(db: &D) {
     for step in 0..400 {
         let a = 1 + rng.below(5) as i64;
         let b = 1 + (a + rng.below(4) as i64) % 5;
-        let result = match rng.below(12) {
+        let result = match rng.below(14) {
             0..=3 => inbox
                 .send_message(&mut conn, a, b, &format!("s{step}"))
                 .map(|m| sent.push(m.id)),
@@ -1396,7 +1528,9 @@ fn counts_stay_exact_after_random_operations<D: Subject>(db: &D) {
             8 => inbox.block_user(&mut conn, a, b),
             9 => inbox.unblock_user(&mut conn, a, b),
             10 => inbox.archive_conversation(&mut conn, a, b),
-            _ => inbox.unarchive_conversation(&mut conn, a, b),
+            11 => inbox.unarchive_conversation(&mut conn, a, b),
+            12 => inbox.mute_conversation(&mut conn, a, b),
+            _ => inbox.unmute_conversation(&mut conn, a, b),
         };
         match result {
             Ok(())
@@ -1502,6 +1636,10 @@ backend_suite!(
     archiving_before_the_first_message_applies_once_it_exists,
     archiving_with_oneself_does_nothing,
     purge_removes_archive_flags_both_ways,
+    mute_is_a_flag_on_the_summary_and_on_every_event,
+    marking_a_muted_conversation_read_says_so,
+    mute_changes_no_listing_and_no_count,
+    mute_is_per_side_idempotent_and_survives_new_messages,
     a_panicking_handler_stops_no_other_handler,
     every_message_of_a_batch_reaches_every_handler_despite_a_panic,
     a_marked_page_above_the_chunk_size_comes_back_read,

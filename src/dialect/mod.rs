@@ -46,39 +46,45 @@ macro_rules! returning_hooks {
             .await
         }
 
-        /// Lowers the unread counter of `side`'s conversation row by `n`.
+        /// Lowers the unread counter of `side`'s conversation row by `n`; whether its
+        /// owner muted it.
         ///
-        /// This and `set_latest_message` are loaded through `RETURNING`: Diesel keeps a
-        /// statement it executes (rather than loads) prepared only if every part of it is
-        /// cacheable, which no UPDATE is, whatever `Cached` says.
-        async fn lower_unread(conn: &mut Conn, side: (UserId, UserId), n: i64) -> QueryResult<()> {
-            let _: Vec<i64> = statement(crate::operations::Cached(
+        /// This and `set_latest_message` are loaded through `RETURNING` (which also
+        /// reads the flag): Diesel keeps a statement it executes (rather than loads)
+        /// prepared only if every part of it is cacheable, which no UPDATE is, whatever
+        /// `Cached` says.
+        async fn lower_unread(
+            conn: &mut Conn,
+            side: (UserId, UserId),
+            n: i64,
+        ) -> QueryResult<bool> {
+            let muted: Vec<bool> = statement(crate::operations::Cached(
                 diesel::update(conv::table.find(side))
                     .set(conv::unread_count.eq(conv::unread_count - n))
-                    .returning(conv::unread_count),
+                    .returning(conv::muted),
             ))
             .load(conn)
             .await?;
-            Ok(())
+            Ok(muted.contains(&true))
         }
 
         /// Makes `id`, sent at `sent_at`, the latest message on both sides' rows, and
-        /// counts it unread for `recipient`.
+        /// counts it unread for `recipient`; whether `recipient` muted the conversation.
         async fn set_latest_message(
             conn: &mut Conn,
             sender: UserId,
             recipient: UserId,
             id: MessageId,
             sent_at: UtcTimestamp,
-        ) -> QueryResult<()> {
-            let _: Vec<i64> = statement(crate::operations::Cached(
+        ) -> QueryResult<bool> {
+            let sides: Vec<(UserId, bool)> = statement(crate::operations::Cached(
                 diesel::update(crate::operations::both_sides(sender, recipient))
                     .set(crate::operations::latest_message(recipient, id, sent_at))
-                    .returning(conv::unread_count),
+                    .returning((conv::owner_id, conv::muted)),
             ))
             .load(conn)
             .await?;
-            Ok(())
+            Ok(sides.contains(&(recipient, true)))
         }
 
         /// Marks read the messages `filter` selects and returns exactly the ones it
@@ -142,7 +148,7 @@ macro_rules! no_one_statement_send {
             _: UserId,
             _: UserId,
             _: &str,
-        ) -> Result<Option<Message>> {
+        ) -> Result<Option<crate::operations::Sent>> {
             Ok(None)
         }
 
@@ -152,7 +158,7 @@ macro_rules! no_one_statement_send {
             _: UserId,
             _: UserId,
             _: &str,
-        ) -> Result<Option<Message>> {
+        ) -> Result<Option<crate::operations::Sent>> {
             Ok(None)
         }
     };

@@ -342,30 +342,40 @@ impl<Q: QueryFragment<Backend>> QueryFragment<Backend> for Fresh<Q> {
 
 impl<Q, C> diesel::RunQueryDsl<C> for Fresh<Q> {}
 
-/// Lowers the unread counter of `side`'s conversation row by `n`.
-async fn lower_unread(conn: &mut Conn, side: (UserId, UserId), n: i64) -> QueryResult<()> {
+/// Lowers the unread counter of `side`'s conversation row by `n`; whether its owner muted
+/// it (read after, in the same transaction: no `RETURNING` here).
+async fn lower_unread(conn: &mut Conn, side: (UserId, UserId), n: i64) -> QueryResult<bool> {
     statement(
         diesel::update(conv::table.find(side)).set(conv::unread_count.eq(conv::unread_count - n)),
     )
     .execute(conn)
     .await?;
-    Ok(())
+    muted(conn, side).await
+}
+
+/// Whether the owner of `side`'s conversation row muted it (`false` without a row).
+async fn muted(conn: &mut Conn, side: (UserId, UserId)) -> QueryResult<bool> {
+    let muted: Option<bool> = statement(conv::table.find(side).select(conv::muted))
+        .get_result(conn)
+        .await
+        .optional()?;
+    Ok(muted.unwrap_or(false))
 }
 
 /// Makes `id`, sent at `sent_at`, the latest message on both sides' rows, and counts it
-/// unread for `recipient`.
+/// unread for `recipient`; whether `recipient` muted the conversation.
 async fn set_latest_message(
     conn: &mut Conn,
     sender: UserId,
     recipient: UserId,
     id: MessageId,
     sent_at: UtcTimestamp,
-) -> QueryResult<()> {
+) -> QueryResult<bool> {
     statement(
         diesel::update(crate::operations::both_sides(sender, recipient))
             .set(crate::operations::latest_message(recipient, id, sent_at)),
     )
     .execute(conn)
     .await?;
-    Ok(())
+    muted(conn, (recipient, sender)).await
 }

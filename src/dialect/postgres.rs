@@ -10,7 +10,7 @@ use diesel::QueryResult;
 use super::{self as execution, PgConn as Conn};
 use crate::dialect::postgres_send::SendToConversation;
 use crate::message::{NewMessage, StoredMessage};
-use crate::operations::{Body, MarkFilter};
+use crate::operations::{Body, MarkFilter, Sent};
 use crate::schema::direct_message_conversations as conv;
 use crate::schema::direct_messages as dm;
 use crate::schema::UtcTimestamp;
@@ -145,7 +145,7 @@ async fn send_at_once(
     sender: UserId,
     recipient: UserId,
     content: &str,
-) -> Result<Option<Message>> {
+) -> Result<Option<Sent>> {
     if execution::CANCELLABLE || transactions::is_nested(conn)? {
         return Ok(None);
     }
@@ -161,6 +161,10 @@ async fn send_at_once(
     }
 }
 
+/// What [`SendToConversation`] yields: blocked, then the message's id and time, and the
+/// recipient's mute (the last three `NULL` when blocked).
+type SentRow = (bool, Option<MessageId>, Option<UtcTimestamp>, Option<bool>);
+
 /// Sends to an existing conversation in one statement ([`SendToConversation`]); `None`
 /// when the conversation has no row yet, which the general path makes. The clock is read
 /// before the lock here, but the stamp is still never earlier than the conversation's
@@ -170,25 +174,27 @@ async fn send_to_conversation(
     sender: UserId,
     recipient: UserId,
     content: &str,
-) -> Result<Option<Message>> {
+) -> Result<Option<Sent>> {
     let now = UtcTimestamp(crate::timestamp::now());
-    let row: Option<(bool, Option<MessageId>, Option<UtcTimestamp>)> =
-        statement(SendToConversation::new(sender, recipient, content, now))
-            .get_result(conn)
-            .await
-            .optional()?;
+    let row: Option<SentRow> = statement(SendToConversation::new(sender, recipient, content, now))
+        .get_result(conn)
+        .await
+        .optional()?;
     match row {
         None => Ok(None),
-        Some((true, _, _)) => Err(Error::Blocked { sender, recipient }),
-        Some((false, Some(id), Some(sent_at))) => Ok(Some(Message {
-            id,
-            sender_id: sender,
-            recipient_id: recipient,
-            content: content.to_owned(),
-            sent_at: sent_at.0,
-            read_at: None,
+        Some((true, ..)) => Err(Error::Blocked { sender, recipient }),
+        Some((false, Some(id), Some(sent_at), muted)) => Ok(Some(Sent {
+            message: Message {
+                id,
+                sender_id: sender,
+                recipient_id: recipient,
+                content: content.to_owned(),
+                sent_at: sent_at.0,
+                read_at: None,
+            },
+            muted: muted.unwrap_or(false),
         })),
         // Not blocked, yet nothing inserted: the statement cannot do that.
-        Some((false, _, _)) => Err(diesel::result::Error::NotFound.into()),
+        Some((false, ..)) => Err(diesel::result::Error::NotFound.into()),
     }
 }

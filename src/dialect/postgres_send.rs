@@ -11,8 +11,9 @@ use crate::schema::UtcTimestamp;
 use crate::UserId;
 
 /// The send of `content` from `sender` to `recipient` stamped no earlier than `now`, as
-/// one statement; it yields one row `(blocked, id, sent_at)` when the conversation row
-/// exists (`id` and `sent_at` `NULL` when the recipient blocks the sender), none when not.
+/// one statement; it yields one row `(blocked, id, sent_at, muted)` when the conversation
+/// row exists (the last three `NULL` when the recipient blocks the sender; `muted`: the
+/// recipient muted the conversation), none when not.
 ///
 /// The steps and their order are those of the general send (`queries.rs`): the
 /// `(lo, hi)` row is locked before the insert takes an id, and `sent_at` is the later of
@@ -49,7 +50,12 @@ impl<'a> SendToConversation<'a> {
 }
 
 impl Query for SendToConversation<'_> {
-    type SqlType = (Bool, Nullable<BigInt>, Nullable<UtcDateTime>);
+    type SqlType = (
+        Bool,
+        Nullable<BigInt>,
+        Nullable<UtcDateTime>,
+        Nullable<Bool>,
+    );
 }
 
 impl QueryId for SendToConversation<'_> {
@@ -96,7 +102,12 @@ impl QueryFragment<Pg> for SendToConversation<'_> {
         out.push_bind_param::<BigInt, _>(&self.sender)?;
         out.push_sql(", ");
         out.push_bind_param::<BigInt, _>(&self.recipient)?;
-        out.push_sql(")) SELECT c.blocked, m.id, m.sent_at FROM c LEFT JOIN m ON true");
+        out.push_sql(
+            ") RETURNING owner_id, muted) SELECT c.blocked, m.id, m.sent_at, \
+             (SELECT u.muted FROM u WHERE u.owner_id = ",
+        );
+        out.push_bind_param::<BigInt, _>(&self.recipient)?;
+        out.push_sql(") FROM c LEFT JOIN m ON true");
         Ok(())
     }
 }

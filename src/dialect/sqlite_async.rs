@@ -7,7 +7,9 @@ use diesel::SqliteConnection;
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 
 use crate::execution::blocking::run;
-use crate::operations::{ConversationPage, MessageRead, Operations};
+use crate::operations::{
+    ConversationFlag, ConversationPage, Marked, MessageRead, Operations, Sent,
+};
 use crate::{
     ConversationQuery, ConversationSummary, ConversationsQuery, Error, Message, MessageId, Result,
     UserId,
@@ -40,7 +42,7 @@ impl Operations for Conn {
             .await
     }
 
-    async fn send(&mut self, sender: UserId, recipient: UserId, content: &str) -> Result<Message> {
+    async fn send(&mut self, sender: UserId, recipient: UserId, content: &str) -> Result<Sent> {
         let content = content.to_owned();
         on_blocking_thread(
             self,
@@ -89,11 +91,7 @@ impl Operations for Conn {
             .await
     }
 
-    async fn mark_conversation_read(
-        &mut self,
-        user: UserId,
-        partner: UserId,
-    ) -> Result<Vec<Message>> {
+    async fn mark_conversation_read(&mut self, user: UserId, partner: UserId) -> Result<Marked> {
         on_blocking_thread(self, move |conn| {
             run(conn.mark_conversation_read(user, partner))
         })
@@ -112,8 +110,18 @@ impl Operations for Conn {
         on_blocking_thread(self, move |conn| run(conn.unblock(user, blocked))).await
     }
 
-    async fn archive(&mut self, user: UserId, partner: UserId, archived: bool) -> Result<()> {
-        on_blocking_thread(self, move |conn| run(conn.archive(user, partner, archived))).await
+    async fn set_flag(
+        &mut self,
+        user: UserId,
+        partner: UserId,
+        flag: ConversationFlag,
+        on: bool,
+    ) -> Result<()> {
+        on_blocking_thread(
+            self,
+            move |conn| run(conn.set_flag(user, partner, flag, on)),
+        )
+        .await
     }
 
     async fn purge(&mut self, user: UserId) -> Result<u64> {

@@ -362,6 +362,25 @@ pub(crate) fn latest_message(
     )
 }
 
+/// A message a send stored, and whether its recipient muted the conversation.
+#[derive(Debug)]
+pub struct Sent {
+    /// The message as stored.
+    pub message: Message,
+    /// The recipient muted the conversation (for `MessageEvent::muted`).
+    pub muted: bool,
+}
+
+/// Messages one call marked read, all received by one user from one partner, and whether
+/// that user muted the conversation.
+#[derive(Debug, Default)]
+pub struct Marked {
+    /// The messages this call marked, in id order.
+    pub messages: Vec<Message>,
+    /// Their recipient muted the conversation (`false` when nothing was marked).
+    pub muted: bool,
+}
+
 /// A message read by one call, and whether that call is the one that marked it read.
 #[derive(Debug)]
 pub struct MessageRead {
@@ -369,6 +388,8 @@ pub struct MessageRead {
     pub message: Message,
     /// This call marked it read: `message_read` fires.
     pub newly_read: bool,
+    /// Its recipient muted the conversation (known when `newly_read`).
+    pub muted: bool,
 }
 
 /// One page of a conversation, and which of its messages this call marked read.
@@ -376,8 +397,17 @@ pub struct MessageRead {
 pub struct ConversationPage {
     /// The page.
     pub messages: Vec<Message>,
-    /// Those of them this call marked read.
-    pub marked: Vec<Message>,
+    /// Those of them this call marked read, and whether the viewer muted the conversation.
+    pub marked: Marked,
+}
+
+/// A per-side flag of a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConversationFlag {
+    /// Out of the inbox until a new message arrives.
+    Archived,
+    /// Notifications held back by the app.
+    Muted,
 }
 
 /// The operations of the inbox on one backend's connection: what the facade calls, on
@@ -401,7 +431,7 @@ pub trait Operations: Send {
         sender: UserId,
         recipient: UserId,
         content: &str,
-    ) -> impl Future<Output = Result<Message>> + Send;
+    ) -> impl Future<Output = Result<Sent>> + Send;
     /// Reads a message, as `reader` when given (checked), else unchecked.
     fn read(
         &mut self,
@@ -435,17 +465,18 @@ pub trait Operations: Send {
         &mut self,
         user: UserId,
         partner: UserId,
-    ) -> impl Future<Output = Result<Vec<Message>>> + Send;
+    ) -> impl Future<Output = Result<Marked>> + Send;
     /// Hides a message from `user`; removes it once both sides did.
     fn delete(&mut self, user: UserId, id: MessageId) -> impl Future<Output = Result<()>> + Send;
     /// Records that `user` blocks `blocked`.
     fn block(&mut self, user: UserId, blocked: UserId) -> impl Future<Output = Result<()>> + Send;
-    /// Archives (or brings back) `user`'s side of the conversation with `partner`.
-    fn archive(
+    /// Sets (or clears) a flag on `user`'s side of the conversation with `partner`.
+    fn set_flag(
         &mut self,
         user: UserId,
         partner: UserId,
-        archived: bool,
+        flag: ConversationFlag,
+        on: bool,
     ) -> impl Future<Output = Result<()>> + Send;
     /// Lifts the block, if any.
     fn unblock(&mut self, user: UserId, blocked: UserId)

@@ -22,8 +22,8 @@ use super::Conn;
 use crate::message::{NewMessage, StoredMessage};
 use crate::operations::{
     authorize, conversation_key, has_unread, in_conversation, markable, newest_first, oldest_first,
-    partner_blocked, unread_of, visible_in_own_conversation, Body, Cached, ConversationPage,
-    Limited, MessageRead, Operations, ReadScope, MARK_CHUNK,
+    partner_blocked, unread_of, visible_in_own_conversation, Body, Cached, ConversationFlag,
+    ConversationPage, Limited, Marked, MessageRead, Operations, ReadScope, Sent, MARK_CHUNK,
 };
 use crate::schema::direct_message_blocks as blocks;
 use crate::schema::direct_message_conversations as conv;
@@ -47,7 +47,7 @@ impl Operations for Conn {
         .await
     }
 
-    async fn send(&mut self, sender: UserId, recipient: UserId, content: &str) -> Result<Message> {
+    async fn send(&mut self, sender: UserId, recipient: UserId, content: &str) -> Result<Sent> {
         let (lo, hi) = conversation_key(sender, recipient);
         // PostgreSQL, where the call cannot be abandoned: one statement, no transaction.
         if let Some(message) = super::send_at_once(self, sender, recipient, content).await? {
@@ -93,7 +93,7 @@ impl Operations for Conn {
                 )
                 .await?;
                 // Both sides in one statement.
-                super::set_latest_message(
+                let muted = super::set_latest_message(
                     conn,
                     sender,
                     recipient,
@@ -101,7 +101,7 @@ impl Operations for Conn {
                     UtcTimestamp(sent_at),
                 )
                 .await?;
-                Ok(message)
+                Ok(Sent { message, muted })
             })
         })
         .await
@@ -122,17 +122,17 @@ impl Operations for Conn {
             return Ok(MessageRead {
                 message: stored.message,
                 newly_read: false,
+                muted: false,
             });
         }
         super::write_transaction(self, |conn| {
             Body::new(async move {
-                if let Some(message) = mark_read_and_count(conn, ReadScope::Message(id))
-                    .await?
-                    .pop()
-                {
+                let mut marked = mark_read_and_count(conn, ReadScope::Message(id)).await?;
+                if let Some(message) = marked.messages.pop() {
                     return Ok(MessageRead {
                         message,
                         newly_read: true,
+                        muted: marked.muted,
                     });
                 }
                 // Another reader marked it (or its recipient deleted it) meanwhile.
@@ -142,6 +142,7 @@ impl Operations for Conn {
                 Ok(MessageRead {
                     message: current.message,
                     newly_read: false,
+                    muted: false,
                 })
             })
         })
@@ -225,24 +226,30 @@ impl Operations for Conn {
         if unread.is_empty() {
             return Ok(ConversationPage {
                 messages,
-                marked: Vec::new(),
+                marked: Marked::default(),
             });
         }
         unread.sort_unstable();
         let to_mark = &unread;
-        let mut marked = super::write_transaction(self, |conn| {
+        let marked_all = super::write_transaction(self, |conn| {
             Body::new(async move {
-                let mut marked = Vec::with_capacity(to_mark.len());
+                let mut all = Marked {
+                    messages: Vec::with_capacity(to_mark.len()),
+                    muted: false,
+                };
                 for ids in to_mark.chunks(MARK_CHUNK) {
-                    marked.extend(
+                    let chunk =
                         mark_read_and_count(conn, ReadScope::Messages { reader: user, ids })
-                            .await?,
-                    );
+                            .await?;
+                    all.messages.extend(chunk.messages);
+                    all.muted |= chunk.muted;
                 }
-                Ok(marked)
+                Ok(all)
             })
         })
         .await?;
+        let muted = marked_all.muted;
+        let mut marked = marked_all.messages;
         marked.sort_unstable_by_key(|m| m.id);
         // What another reader marked between the page and the mark: its stored state.
         let raced: Vec<MessageId> = unread
@@ -270,7 +277,13 @@ impl Operations for Conn {
                 m.read_at = read_at[i].1.map(|t| t.0);
             }
         }
-        Ok(ConversationPage { messages, marked })
+        Ok(ConversationPage {
+            messages,
+            marked: Marked {
+                messages: marked,
+                muted,
+            },
+        })
     }
 
     async fn conversations(
@@ -289,33 +302,31 @@ impl Operations for Conn {
                 Message::as_select(),
                 conv::unread_count,
                 blocks::blocker_id.nullable().is_not_null(),
+                conv::muted,
             ))
             .into_boxed();
         if let Some(before) = query.before {
             select = select.filter(conv::last_message_id.lt(before));
         }
-        let rows: Vec<(UserId, Message, i64, bool)> =
+        let rows: Vec<(UserId, Message, i64, bool, bool)> =
             super::statement(Limited::new(select, query.limit))
                 .load(self)
                 .await?;
         Ok(rows
             .into_iter()
             .map(
-                |(partner, last_message, unread, blocked)| ConversationSummary {
+                |(partner, last_message, unread, blocked, muted)| ConversationSummary {
                     partner,
                     last_message,
                     unread_count: if blocked { 0 } else { unread },
                     archived: query.archived,
+                    muted,
                 },
             )
             .collect())
     }
 
-    async fn mark_conversation_read(
-        &mut self,
-        user: UserId,
-        partner: UserId,
-    ) -> Result<Vec<Message>> {
+    async fn mark_conversation_read(&mut self, user: UserId, partner: UserId) -> Result<Marked> {
         // The counter is exact: when it says nothing is unread, take no write lock.
         let unread: Option<i64> =
             super::statement(conv::table.find((user, partner)).select(conv::unread_count))
@@ -323,7 +334,7 @@ impl Operations for Conn {
                 .await
                 .optional()?;
         if unread.unwrap_or(0) == 0 {
-            return Ok(Vec::new());
+            return Ok(Marked::default());
         }
         super::write_transaction(self, |conn| {
             Body::new(async move {
@@ -433,22 +444,24 @@ impl Operations for Conn {
         Ok(())
     }
 
-    async fn archive(&mut self, user: UserId, partner: UserId, archived: bool) -> Result<()> {
+    async fn set_flag(
+        &mut self,
+        user: UserId,
+        partner: UserId,
+        flag: ConversationFlag,
+        on: bool,
+    ) -> Result<()> {
         if user == partner {
             return Ok(());
         }
         let (lo, hi) = conversation_key(user, partner);
         super::write_transaction(self, |conn| {
             Body::new(async move {
-                let own = || {
-                    diesel::update(conv::table.find((user, partner)))
-                        .set(conv::archived.eq(archived))
-                };
                 // Before the first message there are no rows yet: make both, as a send
                 // would, so the flag is there when the conversation is.
-                if super::statement(own()).execute(conn).await? == 0 {
+                if set_own_flag(conn, user, partner, flag, on).await? == 0 {
                     insert_conversation_rows(conn, lo, hi).await?;
-                    super::statement(own()).execute(conn).await?;
+                    set_own_flag(conn, user, partner, flag, on).await?;
                 }
                 Ok(())
             })
@@ -479,6 +492,30 @@ impl Operations for Conn {
             })
         })
         .await
+    }
+}
+
+/// Sets `flag` on `user`'s row of the conversation with `partner`; how many rows it
+/// changed (0 before the conversation has rows).
+async fn set_own_flag(
+    conn: &mut Conn,
+    user: UserId,
+    partner: UserId,
+    flag: ConversationFlag,
+    on: bool,
+) -> QueryResult<usize> {
+    let own = conv::table.find((user, partner));
+    match flag {
+        ConversationFlag::Archived => {
+            super::statement(diesel::update(own).set(conv::archived.eq(on)))
+                .execute(conn)
+                .await
+        }
+        ConversationFlag::Muted => {
+            super::statement(diesel::update(own).set(conv::muted.eq(on)))
+                .execute(conn)
+                .await
+        }
     }
 }
 
@@ -522,7 +559,7 @@ pub(super) async fn find_stored(
 }
 
 /// Marks read what `scope` selects and keeps the unread counters in step.
-async fn mark_read_and_count(conn: &mut Conn, scope: ReadScope<'_>) -> QueryResult<Vec<Message>> {
+async fn mark_read_and_count(conn: &mut Conn, scope: ReadScope<'_>) -> QueryResult<Marked> {
     let at = crate::timestamp::now();
     let mut marked = match scope {
         ReadScope::Message(id) => {
@@ -549,8 +586,13 @@ async fn mark_read_and_count(conn: &mut Conn, scope: ReadScope<'_>) -> QueryResu
     for m in &marked {
         *per_side.entry((m.recipient_id, m.sender_id)).or_default() += 1;
     }
+    // One side in practice (every scope reads one recipient's messages from one sender).
+    let mut muted = false;
     for (side, n) in per_side {
-        super::lower_unread(conn, side, n).await?;
+        muted |= super::lower_unread(conn, side, n).await?;
     }
-    Ok(marked)
+    Ok(Marked {
+        messages: marked,
+        muted,
+    })
 }

@@ -916,6 +916,8 @@ forward! {
     fn unblock_user(user: i64, blocked: i64) -> ();
     fn archive_conversation(user: i64, partner: i64) -> ();
     fn unarchive_conversation(user: i64, partner: i64) -> ();
+    fn mute_conversation(user: i64, partner: i64) -> ();
+    fn unmute_conversation(user: i64, partner: i64) -> ();
     fn is_blocked(user: i64, other: i64) -> bool;
     fn purge_user(user: i64) -> u64;
 }

@@ -9,6 +9,8 @@ CREATE TABLE direct_message_conversations (
     last_sent_at DATETIME(6) NULL,
     -- The owner archived it: out of their inbox until a new message arrives.
     archived BOOLEAN NOT NULL DEFAULT FALSE,
+    -- The owner muted it: a flag for the app's notifications, nothing else.
+    muted BOOLEAN NOT NULL DEFAULT FALSE,
     PRIMARY KEY (owner_id, partner_id),
     CONSTRAINT direct_message_conversations_not_self CHECK (owner_id <> partner_id),
     CONSTRAINT direct_message_conversations_unread CHECK (unread_count >= 0),

@@ -9,6 +9,8 @@ CREATE TABLE direct_message_conversations (
     last_sent_at TIMESTAMPTZ,
     -- The owner archived it: out of their inbox until a new message arrives.
     archived BOOLEAN NOT NULL DEFAULT false,
+    -- The owner muted it: a flag for the app's notifications, nothing else.
+    muted BOOLEAN NOT NULL DEFAULT false,
     PRIMARY KEY (owner_id, partner_id),
     CHECK (owner_id <> partner_id),
     CHECK (unread_count >= 0)
