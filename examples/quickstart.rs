@@ -1,5 +1,6 @@
 //! The main job on embedded SQLite: migrate, a few users talking, unread lists, a read,
-//! partners, the inbox screen, a conversation page, the archive and a muted conversation.
+//! partners, the inbox screen, a conversation page, the archive, an unsent message and a
+//! muted conversation.
 //!
 //! Run with `cargo run --example quickstart`.
 
@@ -123,6 +124,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "  inbox:   {}",
         screen(&mut conn, ConversationsQuery::new())?.join(", ")
     );
+
+    println!("\nAlice sends a typo and unsends it; Bob's inbox shows her previous message again:");
+    let typo = inbox.send_message(&mut conn, alice, bob, "Lunhc tomorow?")?;
+    inbox.unsend_message(&mut conn, alice, typo.id)?;
+    let with_alice = inbox
+        .conversations(&mut conn, bob, ConversationsQuery::new())?
+        .into_iter()
+        .find(|row| row.partner == alice);
+    if let Some(row) = with_alice {
+        println!("  last from alice: {:?}", row.last_message.content);
+    }
 
     println!("\nBob mutes Alice; her next message is stored and counted, without a notification:");
     inbox.mute_conversation(&mut conn, bob, alice)?;

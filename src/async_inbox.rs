@@ -250,6 +250,16 @@ impl AsyncInbox {
         crate::operations::Operations::set_flag(conn.operations(), user, partner, flag, false).await
     }
 
+    /// As [`Inbox::unsend_message`].
+    pub async fn unsend_message<C: AsyncInboxConnection>(
+        &self,
+        conn: &mut C,
+        sender: UserId,
+        id: MessageId,
+    ) -> Result<()> {
+        self.inbox.unsend_on(conn.operations(), sender, id).await
+    }
+
     /// As [`Inbox::mute_conversation`].
     pub async fn mute_conversation<C: AsyncInboxConnection>(
         &self,

@@ -51,6 +51,13 @@ pub enum Error {
         /// Who blocks them.
         recipient: UserId,
     },
+    /// The message is older than the inbox's
+    /// [`edit_window`](crate::InboxBuilder::edit_window): it can no longer be unsent.
+    #[error("message {message} can no longer be changed: its edit window has closed")]
+    EditWindowClosed {
+        /// The message.
+        message: MessageId,
+    },
     /// A policy registered with [`Signals::on_before_send`](crate::Signals::on_before_send)
     /// vetoed the message; nothing was stored.
     #[error("message rejected: {reason}")]

@@ -41,6 +41,7 @@ pub const DEFAULT_MAX_MESSAGE_CHARS: usize = 10_000;
 #[derive(Debug)]
 pub struct Inbox {
     max_message_chars: usize,
+    edit_window: Option<chrono::Duration>,
     signals: Signals,
 }
 
@@ -48,6 +49,7 @@ pub struct Inbox {
 #[derive(Debug, Clone)]
 pub struct InboxBuilder {
     max_message_chars: usize,
+    edit_window: Option<chrono::Duration>,
 }
 
 impl InboxBuilder {
@@ -62,10 +64,27 @@ impl InboxBuilder {
         self
     }
 
+    /// How long after `sent_at` its sender may still unsend a message (by the crate's
+    /// clock; exactly at the limit is still open). A zero or negative window closes every
+    /// message; without one, the default, none ever closes. A closed message is
+    /// [`Error::EditWindowClosed`].
+    ///
+    /// ```
+    /// let inbox = directmessages::Inbox::builder()
+    ///     .edit_window(chrono::Duration::minutes(15))
+    ///     .build();
+    /// assert_eq!(inbox.edit_window(), Some(chrono::Duration::minutes(15)));
+    /// ```
+    pub fn edit_window(mut self, window: chrono::Duration) -> Self {
+        self.edit_window = Some(window);
+        self
+    }
+
     /// The inbox, with no signal handlers yet.
     pub fn build(self) -> Inbox {
         Inbox {
             max_message_chars: self.max_message_chars,
+            edit_window: self.edit_window,
             signals: Signals::new(),
         }
     }
@@ -92,12 +111,18 @@ impl Inbox {
     pub fn builder() -> InboxBuilder {
         InboxBuilder {
             max_message_chars: DEFAULT_MAX_MESSAGE_CHARS,
+            edit_window: None,
         }
     }
 
     /// The longest message this inbox accepts, in `char`s.
     pub fn max_message_chars(&self) -> usize {
         self.max_message_chars
+    }
+
+    /// How long a message may still be unsent; `None`: always.
+    pub fn edit_window(&self) -> Option<chrono::Duration> {
+        self.edit_window
     }
 
     /// The handlers this inbox calls.
@@ -394,6 +419,41 @@ impl Inbox {
             .set_flag(user, partner, ConversationFlag::Archived, false))
     }
 
+    /// Removes a message for both sides at once: listings, unread counts, summaries
+    /// (which fall back to the previous message) and partners forget it; afterwards every
+    /// call by its id is [`Error::MessageNotFound`], and `purge_user` does not count it.
+    /// Fires `message_unsent` with the message as it was last stored.
+    ///
+    /// Checks, in this order: [`Error::MessageNotFound`] (no such id, already unsent, or
+    /// deleted by `sender`); [`Error::NotAllowed`] (`sender` did not send it);
+    /// [`Error::EditWindowClosed`] (see [`InboxBuilder::edit_window`]). A block does not
+    /// stop it.
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")]
+    /// # fn main() -> directmessages::Result<()> {
+    /// # use diesel::prelude::*;
+    /// use directmessages::{Error, Inbox};
+    /// # let mut conn = SqliteConnection::establish(":memory:").unwrap();
+    /// # directmessages::run_migrations(&mut conn)?;
+    /// let inbox = Inbox::new();
+    /// let oops = inbox.send_message(&mut conn, 1, 2, "wrong chat")?;
+    /// assert!(matches!(inbox.unsend_message(&mut conn, 2, oops.id), Err(Error::NotAllowed { .. })));
+    /// inbox.unsend_message(&mut conn, 1, oops.id)?;
+    /// assert_eq!(inbox.unread_count(&mut conn, 2)?, 0);
+    /// assert!(matches!(inbox.read_message(&mut conn, oops.id), Err(Error::MessageNotFound(_))));
+    /// # Ok(()) }
+    /// # #[cfg(not(feature = "sqlite"))] fn main() {}
+    /// ```
+    pub fn unsend_message<C: InboxConnection>(
+        &self,
+        conn: &mut C,
+        sender: UserId,
+        id: MessageId,
+    ) -> Result<()> {
+        run(self.unsend_on(conn.operations(), sender, id))
+    }
+
     /// Mutes `user`'s side of the conversation with `partner`: a flag for the app, which
     /// holds back its notifications. It changes no listing and no count; it shows as
     /// [`ConversationSummary::muted`](crate::ConversationSummary::muted) and as
@@ -562,6 +622,17 @@ impl Inbox {
         let marked = ops.mark_conversation_read(user, partner).await?;
         self.signals.message_read(&marked.messages, marked.muted);
         Ok(marked.messages.len())
+    }
+
+    pub(crate) async fn unsend_on<O: Operations>(
+        &self,
+        ops: &mut O,
+        sender: UserId,
+        id: MessageId,
+    ) -> Result<()> {
+        let unsent = ops.unsend(sender, id, self.edit_window).await?;
+        self.signals.message_unsent(&unsent.message, unsent.muted);
+        Ok(())
     }
 
     pub(crate) async fn is_blocked_on<O: Operations>(

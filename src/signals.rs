@@ -36,6 +36,7 @@ pub struct Draft<'a> {
 pub struct Signals {
     sent: Handlers<EventHandler>,
     read: Handlers<EventHandler>,
+    unsent: Handlers<EventHandler>,
     before_send: Handlers<Policy>,
 }
 
@@ -89,6 +90,7 @@ impl std::fmt::Debug for Signals {
         f.debug_struct("Signals")
             .field("message_sent", &self.sent.snapshot().len())
             .field("message_read", &self.read.snapshot().len())
+            .field("message_unsent", &self.unsent.snapshot().len())
             .field("before_send", &self.before_send.snapshot().len())
             .finish()
     }
@@ -108,6 +110,12 @@ impl Signals {
     /// Calls `f` once per message, when it is first marked read.
     pub fn on_message_read(&self, f: impl Fn(&MessageEvent<'_>) + Send + Sync + 'static) {
         self.read.push(Arc::new(f));
+    }
+
+    /// Calls `f` once per message its sender unsent, with the message as it was last
+    /// stored, after the unsend committed.
+    pub fn on_message_unsent(&self, f: impl Fn(&MessageEvent<'_>) + Send + Sync + 'static) {
+        self.unsent.push(Arc::new(f));
     }
 
     /// Adds a policy that may veto a message after validation and before it is stored:
@@ -130,6 +138,11 @@ impl Signals {
     /// conversation.
     pub(crate) fn message_read(&self, messages: &[Message], muted: bool) {
         self.read.fire(messages.iter().map(|m| m.event(muted)));
+    }
+
+    /// `message_unsent`; `muted`: its recipient muted the conversation.
+    pub(crate) fn message_unsent(&self, message: &Message, muted: bool) {
+        self.unsent.fire([message.event(muted)]);
     }
 
     pub(crate) fn before_send(&self, draft: &Draft<'_>) -> Result<(), String> {

@@ -301,6 +301,67 @@ fn new_messages_arrive_while_the_recipient_archives<D: Subject>(db: &D) {
     assert_eq!(active[0].partner, 2);
 }
 
+/// Senders unsend messages while their recipient reads them: each message ends read and
+/// unsent, or unsent unread; `message_read` fires only for messages the read marked before
+/// the unsend, `message_unsent` once for every message, and the counters stay exact.
+fn unsending_races_the_recipients_read<D: Subject>(db: &D) {
+    let inbox = D::inbox(Inbox::new());
+    let read = ReadLog::on(inbox.signals());
+    let unsent = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&unsent);
+    inbox.signals().on_message_unsent(move |e| {
+        sink.lock()
+            .unwrap()
+            .push((e.message.id, e.message.read_at.is_some()));
+    });
+    let mut conn = db.conn();
+    let ids: Vec<i64> = (0..200)
+        .map(|i| {
+            inbox
+                .send_message(&mut conn, 2, 1, &format!("m{i}"))
+                .unwrap()
+                .id
+        })
+        .collect();
+    let pool = db.pool(2);
+    let start = Barrier::new(2);
+    thread::scope(|s| {
+        let (pool, inbox, ids, start) = (&pool, &inbox, &ids, &start);
+        s.spawn(move || {
+            let mut conn = pool.get().expect("pooled connection");
+            start.wait();
+            for &id in ids {
+                inbox.unsend_message(&mut *conn, 2, id).unwrap();
+            }
+        });
+        let mut conn = pool.get().expect("pooled connection");
+        start.wait();
+        for &id in ids {
+            match inbox.read_message_as(&mut *conn, 1, id) {
+                Ok(_) | Err(directmessages::Error::MessageNotFound(_)) => {}
+                Err(e) => panic!("read {id}: {e:?}"),
+            }
+        }
+    });
+    let unsent = unsent.lock().unwrap().clone();
+    assert_eq!(
+        unsent.iter().map(|u| u.0).collect::<Vec<_>>(),
+        ids,
+        "message_unsent once for every message"
+    );
+    // A message was announced read exactly when the unsent copy says it was read.
+    let announced: BTreeSet<i64> = read.sorted().into_iter().collect();
+    for (id, was_read) in unsent {
+        assert_eq!(announced.contains(&id), was_read, "message {id}");
+    }
+    assert_eq!(inbox.unread_count(&mut conn, 1).unwrap(), 0);
+    assert!(inbox
+        .conversation_partners(&mut conn, 1)
+        .unwrap()
+        .is_empty());
+    assert_eq!(conn.conversation_rows(), conn.expected_conversation_rows());
+}
+
 /// Sixteen threads sending among forty users: new conversations are created while others
 /// are written, from both ends; not one send may surface a transient conflict.
 fn sixteen_senders_creating_conversations_never_see_a_conflict<D: Subject>(db: &D) {
@@ -445,6 +506,7 @@ fn polling_after_the_cursor_sees_every_message_once<D: Subject>(db: &D) {
 backend_suite!(
     flavours:
     new_messages_arrive_while_the_recipient_archives,
+    unsending_races_the_recipients_read,
     sixteen_senders_creating_conversations_never_see_a_conflict,
     a_poller_misses_nothing_while_a_sender_waits_inside_its_transaction,
     polling_after_the_cursor_sees_every_message_once,

@@ -1356,6 +1356,152 @@ fn purge_removes_archive_flags_both_ways<D: Subject>(db: &D) {
     assert_eq!(conn.conversation_rows_mentioning(2), 0);
 }
 
+// ------------------------------------------------------------------ unsend
+
+fn unsending_removes_a_message_for_both_sides<D: Subject>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = D::inbox(Inbox::new());
+    let earlier = inbox.send_message(&mut conn, 1, 2, "earlier").unwrap();
+    let oops = inbox.send_message(&mut conn, 1, 2, "oops").unwrap();
+    inbox.send_message(&mut conn, 1, 3, "only one").unwrap();
+    let only = inbox
+        .conversation(&mut conn, 1, 3, ConversationQuery::new())
+        .unwrap()[0]
+        .clone();
+    inbox.unsend_message(&mut conn, 1, oops.id).unwrap();
+    inbox.unsend_message(&mut conn, 1, only.id).unwrap();
+    for (user, partner) in [(1, 2), (2, 1)] {
+        assert_eq!(
+            ids(&inbox
+                .conversation(&mut conn, user, partner, ConversationQuery::new())
+                .unwrap()),
+            [earlier.id]
+        );
+        let summary = &inbox
+            .conversations(&mut conn, user, ConversationsQuery::new())
+            .unwrap()[0];
+        assert_eq!(summary.last_message, earlier, "the summary falls back");
+    }
+    assert_eq!(inbox.unread_count(&mut conn, 2).unwrap(), 1);
+    assert_eq!(
+        ids(&inbox.unread_messages(&mut conn, 2).unwrap()),
+        [earlier.id]
+    );
+    assert_eq!(inbox.unread_count(&mut conn, 3).unwrap(), 0);
+    assert_eq!(inbox.conversation_partners(&mut conn, 1).unwrap(), [2]);
+    assert!(inbox
+        .conversation_partners(&mut conn, 3)
+        .unwrap()
+        .is_empty());
+    // Every call by its id, unsending again included, is not found.
+    let gone = oops.id;
+    assert!(
+        matches!(inbox.read_message(&mut conn, gone), Err(Error::MessageNotFound(id)) if id == gone)
+    );
+    assert!(matches!(
+        inbox.read_message_as(&mut conn, 2, gone),
+        Err(Error::MessageNotFound(_))
+    ));
+    assert!(matches!(
+        inbox.delete_message(&mut conn, 2, gone),
+        Err(Error::MessageNotFound(_))
+    ));
+    assert!(matches!(
+        inbox.unsend_message(&mut conn, 1, gone),
+        Err(Error::MessageNotFound(_))
+    ));
+    assert_eq!(conn.conversation_rows(), conn.expected_conversation_rows());
+    assert_eq!(
+        inbox.purge_user(&mut conn, 1).unwrap(),
+        1,
+        "only `earlier` is left"
+    );
+}
+
+fn only_the_sender_may_unsend_what_they_still_see<D: Subject>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = D::inbox(Inbox::new());
+    let m = inbox.send_message(&mut conn, 1, 2, "hello").unwrap();
+    assert!(matches!(
+        inbox.unsend_message(&mut conn, 2, m.id),
+        Err(Error::NotAllowed { user: 2, message }) if message == m.id
+    ));
+    assert!(matches!(
+        inbox.unsend_message(&mut conn, 9, m.id),
+        Err(Error::NotAllowed { user: 9, .. })
+    ));
+    assert!(matches!(
+        inbox.unsend_message(&mut conn, 1, m.id + 1000),
+        Err(Error::MessageNotFound(_))
+    ));
+    inbox.delete_message(&mut conn, 1, m.id).unwrap();
+    assert!(matches!(
+        inbox.unsend_message(&mut conn, 1, m.id),
+        Err(Error::MessageNotFound(_))
+    ));
+    // Nothing changed for the recipient.
+    assert_eq!(inbox.unread_count(&mut conn, 2).unwrap(), 1);
+    // A message the recipient deleted can still be unsent; a block does not stop it.
+    let n = inbox.send_message(&mut conn, 1, 2, "again").unwrap();
+    inbox.delete_message(&mut conn, 2, n.id).unwrap();
+    inbox.block_user(&mut conn, 2, 1).unwrap();
+    inbox.unsend_message(&mut conn, 1, n.id).unwrap();
+    assert_eq!(conn.conversation_rows(), conn.expected_conversation_rows());
+}
+
+fn the_edit_window_closes_unsending<D: Subject>(db: &D) {
+    let mut conn = db.conn();
+    let window = |w: Duration| D::inbox(Inbox::builder().edit_window(w).build());
+    let inbox = window(Duration::minutes(15));
+    let old = inbox.send_message(&mut conn, 1, 2, "an hour ago").unwrap();
+    conn.set_sent_at(old.id, Utc::now() - Duration::hours(1));
+    let recent = inbox
+        .send_message(&mut conn, 1, 2, "ten minutes ago")
+        .unwrap();
+    conn.set_sent_at(recent.id, Utc::now() - Duration::minutes(10));
+    assert!(matches!(
+        inbox.unsend_message(&mut conn, 1, old.id),
+        Err(Error::EditWindowClosed { message }) if message == old.id
+    ));
+    // Who may not unsend it hears that first.
+    assert!(matches!(
+        inbox.unsend_message(&mut conn, 2, old.id),
+        Err(Error::NotAllowed { .. })
+    ));
+    for closed in [Duration::zero(), Duration::minutes(-5)] {
+        let fresh = inbox.send_message(&mut conn, 1, 2, "just now").unwrap();
+        assert!(matches!(
+            window(closed).unsend_message(&mut conn, 1, fresh.id),
+            Err(Error::EditWindowClosed { .. })
+        ));
+    }
+    inbox.unsend_message(&mut conn, 1, recent.id).unwrap();
+    // No window: never closes.
+    D::inbox(Inbox::new())
+        .unsend_message(&mut conn, 1, old.id)
+        .unwrap();
+}
+
+fn message_unsent_fires_once_with_the_message_as_last_stored<D: Subject>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = D::inbox(Inbox::new());
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&log);
+    inbox.signals().on_message_unsent(move |e| {
+        sink.lock()
+            .unwrap()
+            .push((e.message.clone(), e.sender, e.recipient, e.muted));
+    });
+    let m = inbox
+        .send_message(&mut conn, 1, 2, "read, then unsent")
+        .unwrap();
+    let read = inbox.read_message_as(&mut conn, 2, m.id).unwrap();
+    inbox.mute_conversation(&mut conn, 2, 1).unwrap();
+    inbox.unsend_message(&mut conn, 1, m.id).unwrap();
+    let _ = inbox.unsend_message(&mut conn, 1, m.id);
+    assert_eq!(*log.lock().unwrap(), [(read, 1, 2, true)]);
+}
+
 // ------------------------------------------------------------------ mute
 
 /// `(event, message id, muted)` of every `message_sent` and `message_read`.
@@ -1508,7 +1654,7 @@ fn counts_stay_exact_after_random_operations<D: Subject>(db: &D) {
     for step in 0..400 {
         let a = 1 + rng.below(5) as i64;
         let b = 1 + (a + rng.below(4) as i64) % 5;
-        let result = match rng.below(14) {
+        let result = match rng.below(15) {
             0..=3 => inbox
                 .send_message(&mut conn, a, b, &format!("s{step}"))
                 .map(|m| sent.push(m.id)),
@@ -1530,7 +1676,12 @@ fn counts_stay_exact_after_random_operations<D: Subject>(db: &D) {
             10 => inbox.archive_conversation(&mut conn, a, b),
             11 => inbox.unarchive_conversation(&mut conn, a, b),
             12 => inbox.mute_conversation(&mut conn, a, b),
-            _ => inbox.unmute_conversation(&mut conn, a, b),
+            13 => inbox.unmute_conversation(&mut conn, a, b),
+            _ if !sent.is_empty() => {
+                let id = sent[rng.below(sent.len() as u64) as usize];
+                inbox.unsend_message(&mut conn, a, id)
+            }
+            _ => Ok(()),
         };
         match result {
             Ok(())
@@ -1640,6 +1791,10 @@ backend_suite!(
     marking_a_muted_conversation_read_says_so,
     mute_changes_no_listing_and_no_count,
     mute_is_per_side_idempotent_and_survives_new_messages,
+    unsending_removes_a_message_for_both_sides,
+    only_the_sender_may_unsend_what_they_still_see,
+    the_edit_window_closes_unsending,
+    message_unsent_fires_once_with_the_message_as_last_stored,
     a_panicking_handler_stops_no_other_handler,
     every_message_of_a_batch_reaches_every_handler_despite_a_panic,
     a_marked_page_above_the_chunk_size_comes_back_read,

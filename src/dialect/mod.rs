@@ -87,6 +87,27 @@ macro_rules! returning_hooks {
             Ok(sides.contains(&(recipient, true)))
         }
 
+        /// Deletes message `id` if `sender` sent it and has not deleted it; the row as it
+        /// was last stored.
+        async fn delete_sent(
+            conn: &mut Conn,
+            sender: UserId,
+            id: MessageId,
+        ) -> QueryResult<Option<StoredMessage>> {
+            statement(
+                diesel::delete(
+                    dm::table
+                        .find(id)
+                        .filter(dm::sender_id.eq(sender))
+                        .filter(dm::deleted_by_sender.eq(false)),
+                )
+                .returning(StoredMessage::as_returning()),
+            )
+            .get_result(conn)
+            .await
+            .optional()
+        }
+
         /// Marks read the messages `filter` selects and returns exactly the ones it
         /// changed; kept prepared when `fixed_text` (see `Cached`).
         async fn mark_read_returning(

@@ -379,3 +379,22 @@ async fn set_latest_message(
     .await?;
     muted(conn, (recipient, sender)).await
 }
+
+/// Deletes message `id` if `sender` sent it and has not deleted it; the row as it was last
+/// stored, read under its lock first (no `RETURNING` here).
+async fn delete_sent(
+    conn: &mut Conn,
+    sender: UserId,
+    id: MessageId,
+) -> QueryResult<Option<StoredMessage>> {
+    let Some(stored) = find_current(conn, id).await? else {
+        return Ok(None);
+    };
+    if stored.message.sender_id != sender || stored.deleted_by_sender {
+        return Ok(None);
+    }
+    statement(diesel::delete(dm::table.find(id)))
+        .execute(conn)
+        .await?;
+    Ok(Some(stored))
+}

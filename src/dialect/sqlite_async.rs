@@ -110,6 +110,15 @@ impl Operations for Conn {
         on_blocking_thread(self, move |conn| run(conn.unblock(user, blocked))).await
     }
 
+    async fn unsend(
+        &mut self,
+        sender: UserId,
+        id: MessageId,
+        window: Option<chrono::Duration>,
+    ) -> Result<Sent> {
+        on_blocking_thread(self, move |conn| run(conn.unsend(sender, id, window))).await
+    }
+
     async fn set_flag(
         &mut self,
         user: UserId,

@@ -209,6 +209,28 @@ where
 
 impl<Q, C> diesel::RunQueryDsl<C> for Cached<Q> {}
 
+/// `user` may still change `stored` (unsend it): its sender, and within `window` of
+/// `sent_at` by the crate's clock (exactly at the limit is still open; a window of zero or
+/// less closes everything; no window never closes).
+pub(crate) fn may_change(
+    stored: &crate::message::StoredMessage,
+    user: UserId,
+    id: MessageId,
+    window: Option<chrono::Duration>,
+) -> Result<()> {
+    authorize(stored, user, id)?;
+    if stored.message.sender_id != user {
+        return Err(crate::Error::NotAllowed { user, message: id });
+    }
+    if let Some(window) = window {
+        let age = crate::timestamp::now() - stored.message.sent_at;
+        if window <= chrono::Duration::zero() || age > window {
+            return Err(crate::Error::EditWindowClosed { message: id });
+        }
+    }
+    Ok(())
+}
+
 /// `user` may see `stored`: it took part in it and has not deleted it.
 pub(crate) fn authorize(
     stored: &crate::message::StoredMessage,
@@ -468,6 +490,14 @@ pub trait Operations: Send {
     ) -> impl Future<Output = Result<Marked>> + Send;
     /// Hides a message from `user`; removes it once both sides did.
     fn delete(&mut self, user: UserId, id: MessageId) -> impl Future<Output = Result<()>> + Send;
+    /// Removes `sender`'s message `id` for both sides, if `window` (from `sent_at`) allows;
+    /// the message as it was last stored.
+    fn unsend(
+        &mut self,
+        sender: UserId,
+        id: MessageId,
+        window: Option<chrono::Duration>,
+    ) -> impl Future<Output = Result<Sent>> + Send;
     /// Records that `user` blocks `blocked`.
     fn block(&mut self, user: UserId, blocked: UserId) -> impl Future<Output = Result<()>> + Send;
     /// Sets (or clears) a flag on `user`'s side of the conversation with `partner`.

@@ -21,9 +21,10 @@ use super::execution::RunQueryDsl;
 use super::Conn;
 use crate::message::{NewMessage, StoredMessage};
 use crate::operations::{
-    authorize, conversation_key, has_unread, in_conversation, markable, newest_first, oldest_first,
-    partner_blocked, unread_of, visible_in_own_conversation, Body, Cached, ConversationFlag,
-    ConversationPage, Limited, Marked, MessageRead, Operations, ReadScope, Sent, MARK_CHUNK,
+    authorize, conversation_key, has_unread, in_conversation, markable, may_change, newest_first,
+    oldest_first, partner_blocked, unread_of, visible_in_own_conversation, Body, Cached,
+    ConversationFlag, ConversationPage, Limited, Marked, MessageRead, Operations, ReadScope, Sent,
+    MARK_CHUNK,
 };
 use crate::schema::direct_message_blocks as blocks;
 use crate::schema::direct_message_conversations as conv;
@@ -395,25 +396,46 @@ impl Operations for Conn {
                 )
                 .execute(conn)
                 .await?;
-                let (lo, hi) = conversation_key(user, partner);
-                let latest_visible = dm::table
-                    .filter(in_conversation(lo, hi))
-                    .filter(visible_in_own_conversation(user))
-                    .select(dm::id)
-                    .order(newest_first())
-                    .limit(1)
-                    .single_value();
-                super::statement(
-                    diesel::update(side).set(conv::last_message_id.eq(latest_visible)),
-                )
-                .execute(conn)
-                .await?;
+                refresh_latest(conn, user, partner).await?;
                 if now.deleted_by_sender && now.deleted_by_recipient {
                     super::statement(diesel::delete(dm::table.find(id)))
                         .execute(conn)
                         .await?;
                 }
                 Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn unsend(
+        &mut self,
+        sender: UserId,
+        id: MessageId,
+        window: Option<chrono::Duration>,
+    ) -> Result<Sent> {
+        // The checks read the message as committed; the guarded delete decides.
+        let stored = find_stored(self, id)
+            .await?
+            .ok_or(Error::MessageNotFound(id))?;
+        may_change(&stored, sender, id, window)?;
+        super::write_transaction(self, |conn| {
+            Body::new(async move {
+                // Gone, or deleted by its sender, since the check: a concurrent call won.
+                let gone = super::delete_sent(conn, sender, id)
+                    .await?
+                    .ok_or(Error::MessageNotFound(id))?;
+                let message = gone.message;
+                let recipient = message.recipient_id;
+                let seen_by_recipient = !gone.deleted_by_recipient;
+                // Lowering by 0 still locks the recipient's row and reads its mute.
+                let lost = i64::from(seen_by_recipient && message.is_unread());
+                let muted = super::lower_unread(conn, (recipient, sender), lost).await?;
+                refresh_latest(conn, sender, recipient).await?;
+                if seen_by_recipient {
+                    refresh_latest(conn, recipient, sender).await?;
+                }
+                Ok(Sent { message, muted })
             })
         })
         .await
@@ -493,6 +515,26 @@ impl Operations for Conn {
         })
         .await
     }
+}
+
+/// Points `owner`'s row of the conversation with `partner` at the latest message `owner`
+/// still sees in it (none: `NULL`).
+async fn refresh_latest(conn: &mut Conn, owner: UserId, partner: UserId) -> QueryResult<()> {
+    let (lo, hi) = conversation_key(owner, partner);
+    let latest_visible = dm::table
+        .filter(in_conversation(lo, hi))
+        .filter(visible_in_own_conversation(owner))
+        .select(dm::id)
+        .order(newest_first())
+        .limit(1)
+        .single_value();
+    super::statement(
+        diesel::update(conv::table.find((owner, partner)))
+            .set(conv::last_message_id.eq(latest_visible)),
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Sets `flag` on `user`'s row of the conversation with `partner`; how many rows it
