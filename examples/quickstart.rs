@@ -1,6 +1,6 @@
 //! The main job on embedded SQLite: migrate, a few users talking, unread lists, a read,
-//! partners, the inbox screen, a conversation page, the archive, an unsent message and a
-//! muted conversation.
+//! partners, the inbox screen, a conversation page, the archive, an edited and unsent
+//! message and a muted conversation.
 //!
 //! Run with `cargo run --example quickstart`.
 
@@ -125,8 +125,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         screen(&mut conn, ConversationsQuery::new())?.join(", ")
     );
 
-    println!("\nAlice sends a typo and unsends it; Bob's inbox shows her previous message again:");
+    println!("\nAlice sends a typo, edits it, then unsends it; Bob's inbox shows her previous message again:");
     let typo = inbox.send_message(&mut conn, alice, bob, "Lunhc tomorow?")?;
+    let fixed = inbox.edit_message(&mut conn, alice, typo.id, "Lunch tomorrow?")?;
+    println!(
+        "  edited: {:?} (sent {}, edited {})",
+        fixed.content,
+        fixed.sent_at.format("%H:%M:%S"),
+        fixed
+            .edited_at
+            .map(|t| t.format("%H:%M:%S").to_string())
+            .unwrap_or_default()
+    );
     inbox.unsend_message(&mut conn, alice, typo.id)?;
     let with_alice = inbox
         .conversations(&mut conn, bob, ConversationsQuery::new())?

@@ -250,6 +250,19 @@ impl AsyncInbox {
         crate::operations::Operations::set_flag(conn.operations(), user, partner, flag, false).await
     }
 
+    /// As [`Inbox::edit_message`].
+    pub async fn edit_message<C: AsyncInboxConnection>(
+        &self,
+        conn: &mut C,
+        editor: UserId,
+        id: MessageId,
+        content: &str,
+    ) -> Result<Message> {
+        self.inbox
+            .edit_on(conn.operations(), editor, id, content)
+            .await
+    }
+
     /// As [`Inbox::unsend_message`].
     pub async fn unsend_message<C: AsyncInboxConnection>(
         &self,

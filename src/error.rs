@@ -52,7 +52,8 @@ pub enum Error {
         recipient: UserId,
     },
     /// The message is older than the inbox's
-    /// [`edit_window`](crate::InboxBuilder::edit_window): it can no longer be unsent.
+    /// [`edit_window`](crate::InboxBuilder::edit_window): it can no longer be edited or
+    /// unsent.
     #[error("message {message} can no longer be changed: its edit window has closed")]
     EditWindowClosed {
         /// The message.

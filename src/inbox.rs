@@ -64,7 +64,7 @@ impl InboxBuilder {
         self
     }
 
-    /// How long after `sent_at` its sender may still unsend a message (by the crate's
+    /// How long after `sent_at` its sender may still edit or unsend a message (by the crate's
     /// clock; exactly at the limit is still open). A zero or negative window closes every
     /// message; without one, the default, none ever closes. A closed message is
     /// [`Error::EditWindowClosed`].
@@ -120,7 +120,7 @@ impl Inbox {
         self.max_message_chars
     }
 
-    /// How long a message may still be unsent; `None`: always.
+    /// How long a message may still be edited or unsent; `None`: always.
     pub fn edit_window(&self) -> Option<chrono::Duration> {
         self.edit_window
     }
@@ -419,6 +419,44 @@ impl Inbox {
             .set_flag(user, partner, ConversationFlag::Archived, false))
     }
 
+    /// Replaces the text of a message `editor` sent, and returns it as edited. It keeps
+    /// `sent_at` and the read state and sets `edited_at` (again on every later edit); the
+    /// conversation's summary shows the new text if it is the latest message, without
+    /// reordering the inbox or bringing back an archived conversation. Fires
+    /// `message_edited`; an edit to the same text changes nothing and fires nothing.
+    ///
+    /// Checks, in this order: [`Error::MessageNotFound`] (no such id, unsent, or deleted
+    /// by `editor`); [`Error::NotAllowed`] (`editor` did not send it);
+    /// [`Error::EditWindowClosed`] (see [`InboxBuilder::edit_window`]); [`Error::Blocked`]
+    /// (the recipient blocks `editor`: new text must not pass a block); then the
+    /// validation of a send and the before-send policies, with a [`Draft`] of the
+    /// message's sender, recipient and the new text.
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")]
+    /// # fn main() -> directmessages::Result<()> {
+    /// # use diesel::prelude::*;
+    /// use directmessages::Inbox;
+    /// # let mut conn = SqliteConnection::establish(":memory:").unwrap();
+    /// # directmessages::run_migrations(&mut conn)?;
+    /// let inbox = Inbox::new();
+    /// let m = inbox.send_message(&mut conn, 1, 2, "Lunhc at 12?")?;
+    /// let fixed = inbox.edit_message(&mut conn, 1, m.id, "Lunch at 12?")?;
+    /// assert_eq!((fixed.content.as_str(), fixed.sent_at), ("Lunch at 12?", m.sent_at));
+    /// assert!(fixed.edited_at.is_some());
+    /// # Ok(()) }
+    /// # #[cfg(not(feature = "sqlite"))] fn main() {}
+    /// ```
+    pub fn edit_message<C: InboxConnection>(
+        &self,
+        conn: &mut C,
+        editor: UserId,
+        id: MessageId,
+        content: &str,
+    ) -> Result<Message> {
+        run(self.edit_on(conn.operations(), editor, id, content))
+    }
+
     /// Removes a message for both sides at once: listings, unread counts, summaries
     /// (which fall back to the previous message) and partners forget it; afterwards every
     /// call by its id is [`Error::MessageNotFound`], and `purge_user` does not count it.
@@ -622,6 +660,31 @@ impl Inbox {
         let marked = ops.mark_conversation_read(user, partner).await?;
         self.signals.message_read(&marked.messages, marked.muted);
         Ok(marked.messages.len())
+    }
+
+    pub(crate) async fn edit_on<O: Operations>(
+        &self,
+        ops: &mut O,
+        editor: UserId,
+        id: MessageId,
+        content: &str,
+    ) -> Result<Message> {
+        let current = ops.edit_target(editor, id, self.edit_window).await?;
+        if current.content == content {
+            return Ok(current);
+        }
+        self.validate(current.sender_id, current.recipient_id, content)?;
+        let draft = Draft {
+            sender: current.sender_id,
+            recipient: current.recipient_id,
+            content,
+        };
+        self.signals
+            .before_send(&draft)
+            .map_err(|reason| Error::Rejected { reason })?;
+        let edited = ops.edit(editor, id, content).await?;
+        self.signals.message_edited(&edited.message, edited.muted);
+        Ok(edited.message)
     }
 
     pub(crate) async fn unsend_on<O: Operations>(

@@ -62,6 +62,8 @@ pub struct Message {
     pub sent_at: DateTime<Utc>,
     /// When the recipient first read it, or `None` while unread.
     pub read_at: Option<DateTime<Utc>>,
+    /// When its sender last edited it, or `None` if never.
+    pub edited_at: Option<DateTime<Utc>>,
 }
 }
 

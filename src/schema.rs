@@ -92,6 +92,8 @@ diesel::table! {
         sent_at -> UtcDateTime,
         /// When the recipient first read it (UTC), `NULL` while unread.
         read_at -> Nullable<UtcDateTime>,
+        /// When its sender last edited it (UTC), `NULL` if never.
+        edited_at -> Nullable<UtcDateTime>,
         /// The sender deleted it from their view.
         deleted_by_sender -> Bool,
         /// The recipient deleted it from their view.

@@ -36,6 +36,7 @@ pub struct Draft<'a> {
 pub struct Signals {
     sent: Handlers<EventHandler>,
     read: Handlers<EventHandler>,
+    edited: Handlers<EventHandler>,
     unsent: Handlers<EventHandler>,
     before_send: Handlers<Policy>,
 }
@@ -90,6 +91,7 @@ impl std::fmt::Debug for Signals {
         f.debug_struct("Signals")
             .field("message_sent", &self.sent.snapshot().len())
             .field("message_read", &self.read.snapshot().len())
+            .field("message_edited", &self.edited.snapshot().len())
             .field("message_unsent", &self.unsent.snapshot().len())
             .field("before_send", &self.before_send.snapshot().len())
             .finish()
@@ -110,6 +112,12 @@ impl Signals {
     /// Calls `f` once per message, when it is first marked read.
     pub fn on_message_read(&self, f: impl Fn(&MessageEvent<'_>) + Send + Sync + 'static) {
         self.read.push(Arc::new(f));
+    }
+
+    /// Calls `f` once per edit that changed a message's text, with the message as edited,
+    /// after the edit committed.
+    pub fn on_message_edited(&self, f: impl Fn(&MessageEvent<'_>) + Send + Sync + 'static) {
+        self.edited.push(Arc::new(f));
     }
 
     /// Calls `f` once per message its sender unsent, with the message as it was last
@@ -138,6 +146,11 @@ impl Signals {
     /// conversation.
     pub(crate) fn message_read(&self, messages: &[Message], muted: bool) {
         self.read.fire(messages.iter().map(|m| m.event(muted)));
+    }
+
+    /// `message_edited`; `muted`: its recipient muted the conversation.
+    pub(crate) fn message_edited(&self, message: &Message, muted: bool) {
+        self.edited.fire([message.event(muted)]);
     }
 
     /// `message_unsent`; `muted`: its recipient muted the conversation.

@@ -362,6 +362,69 @@ fn unsending_races_the_recipients_read<D: Subject>(db: &D) {
     assert_eq!(conn.conversation_rows(), conn.expected_conversation_rows());
 }
 
+/// The sender edits and unsends the same messages from two connections at once: for each
+/// message the unsend wins or the edit does (then the unsend removes the edited text);
+/// a losing edit gets `MessageNotFound`; `message_unsent` fires once per message with the
+/// text as last stored, and the counters stay exact.
+fn an_edit_races_an_unsend_of_the_same_message<D: Subject>(db: &D) {
+    let inbox = D::inbox(Inbox::new());
+    let unsent = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&unsent);
+    inbox.signals().on_message_unsent(move |e| {
+        sink.lock()
+            .unwrap()
+            .push((e.message.id, e.message.content.clone()))
+    });
+    let mut conn = db.conn();
+    let ids: Vec<i64> = (0..150)
+        .map(|i| {
+            inbox
+                .send_message(&mut conn, 1, 2, &format!("m{i}"))
+                .unwrap()
+                .id
+        })
+        .collect();
+    let pool = db.pool(2);
+    let start = Barrier::new(2);
+    let edited: Vec<i64> = thread::scope(|s| {
+        let (pool, inbox, ids, start) = (&pool, &inbox, &ids, &start);
+        let editor = s.spawn(move || {
+            let mut conn = pool.get().expect("pooled connection");
+            start.wait();
+            let mut edited = Vec::new();
+            for &id in ids {
+                match inbox.edit_message(&mut *conn, 1, id, &format!("edited {id}")) {
+                    Ok(m) => edited.push(m.id),
+                    Err(directmessages::Error::MessageNotFound(_)) => {}
+                    Err(e) => panic!("edit {id}: {e:?}"),
+                }
+            }
+            edited
+        });
+        let mut conn = pool.get().expect("pooled connection");
+        start.wait();
+        for &id in ids.iter().rev() {
+            inbox.unsend_message(&mut *conn, 1, id).unwrap();
+        }
+        editor.join().unwrap()
+    });
+    let unsent = unsent.lock().unwrap().clone();
+    let mut unsent_ids: Vec<i64> = unsent.iter().map(|u| u.0).collect();
+    unsent_ids.sort_unstable();
+    assert_eq!(unsent_ids, ids, "message_unsent once for every message");
+    // A successful edit committed before its message was unsent: the unsent copy has it.
+    for (id, content) in &unsent {
+        let was_edited = edited.contains(id);
+        assert_eq!(
+            content == &format!("edited {id}"),
+            was_edited,
+            "message {id}"
+        );
+    }
+    assert_eq!(inbox.unread_count(&mut conn, 2).unwrap(), 0);
+    assert_eq!(conn.conversation_rows(), conn.expected_conversation_rows());
+}
+
 /// Sixteen threads sending among forty users: new conversations are created while others
 /// are written, from both ends; not one send may surface a transient conflict.
 fn sixteen_senders_creating_conversations_never_see_a_conflict<D: Subject>(db: &D) {
@@ -507,6 +570,7 @@ backend_suite!(
     flavours:
     new_messages_arrive_while_the_recipient_archives,
     unsending_races_the_recipients_read,
+    an_edit_races_an_unsend_of_the_same_message,
     sixteen_senders_creating_conversations_never_see_a_conflict,
     a_poller_misses_nothing_while_a_sender_waits_inside_its_transaction,
     polling_after_the_cursor_sees_every_message_once,

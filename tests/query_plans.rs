@@ -78,6 +78,7 @@ fn exercise(inbox: &Inbox, conn: &mut SqliteConnection) {
     inbox.mute_conversation(conn, 1, 2).unwrap();
     inbox.unmute_conversation(conn, 1, 2).unwrap();
     let oops = inbox.send_message(conn, 1, 2, "oops").unwrap();
+    inbox.edit_message(conn, 1, oops.id, "oops!").unwrap();
     inbox.unsend_message(conn, 1, oops.id).unwrap();
     inbox.unblock_user(conn, 3, 1).unwrap();
     inbox.purge_user(conn, 3).unwrap();

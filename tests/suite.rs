@@ -1356,6 +1356,163 @@ fn purge_removes_archive_flags_both_ways<D: Subject>(db: &D) {
     assert_eq!(conn.conversation_rows_mentioning(2), 0);
 }
 
+// ------------------------------------------------------------------ edit
+
+fn an_edit_changes_the_text_and_keeps_the_rest<D: Subject>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = D::inbox(Inbox::new());
+    let first = inbox.send_message(&mut conn, 1, 2, "Lunhc?").unwrap();
+    let read = inbox.read_message_as(&mut conn, 2, first.id).unwrap();
+    inbox
+        .send_message(&mut conn, 3, 2, "later, elsewhere")
+        .unwrap();
+    let before = Utc::now() - Duration::seconds(1);
+    let edited = inbox
+        .edit_message(&mut conn, 1, first.id, "Lunch?")
+        .unwrap();
+    assert_eq!(edited.content, "Lunch?");
+    assert_eq!(
+        (edited.sent_at, edited.read_at),
+        (first.sent_at, read.read_at)
+    );
+    let at = edited.edited_at.expect("edited_at");
+    assert!(at >= before && at <= Utc::now());
+    assert_eq!(
+        inbox
+            .conversation(&mut conn, 2, 1, ConversationQuery::new())
+            .unwrap(),
+        std::slice::from_ref(&edited)
+    );
+    // The summary shows it; the inbox keeps its order.
+    let rows = inbox
+        .conversations(&mut conn, 2, ConversationsQuery::new())
+        .unwrap();
+    assert_eq!(partners_in(&rows), [3, 1]);
+    assert_eq!(rows[1].last_message, edited);
+    // Again: edited_at moves on.
+    let again = inbox
+        .edit_message(&mut conn, 1, first.id, "Lunch at 12?")
+        .unwrap();
+    assert!(again.edited_at >= edited.edited_at);
+    assert_eq!(conn.conversation_rows(), conn.expected_conversation_rows());
+}
+
+fn an_edit_to_the_same_text_changes_and_fires_nothing<D: Subject>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = D::inbox(Inbox::new());
+    let edits = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&edits);
+    inbox
+        .signals()
+        .on_message_edited(move |e| sink.lock().unwrap().push((e.message.clone(), e.muted)));
+    let m = inbox.send_message(&mut conn, 1, 2, "same").unwrap();
+    assert_eq!(inbox.edit_message(&mut conn, 1, m.id, "same").unwrap(), m);
+    assert!(edits.lock().unwrap().is_empty());
+    inbox.mute_conversation(&mut conn, 2, 1).unwrap();
+    let changed = inbox.edit_message(&mut conn, 1, m.id, "changed").unwrap();
+    assert_eq!(*edits.lock().unwrap(), [(changed, true)]);
+}
+
+fn an_edit_does_not_bring_back_an_archived_conversation<D: Subject>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = D::inbox(Inbox::new());
+    let m = inbox.send_message(&mut conn, 1, 2, "hi").unwrap();
+    inbox.archive_conversation(&mut conn, 2, 1).unwrap();
+    inbox.edit_message(&mut conn, 1, m.id, "hello").unwrap();
+    assert!(inbox
+        .conversations(&mut conn, 2, ConversationsQuery::new())
+        .unwrap()
+        .is_empty());
+    let archived = inbox
+        .conversations(&mut conn, 2, ConversationsQuery::new().archived())
+        .unwrap();
+    assert_eq!(archived[0].last_message.content, "hello");
+}
+
+fn edit_checks_come_in_the_contract_order<D: Subject>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = D::inbox(
+        Inbox::builder()
+            .max_message_chars(10)
+            .edit_window(Duration::minutes(15))
+            .build(),
+    );
+    inbox.signals().on_before_send(|d| {
+        if d.content.contains("spam") {
+            Err(format!("no spam from {} to {}", d.sender, d.recipient))
+        } else {
+            Ok(())
+        }
+    });
+    let m = inbox.send_message(&mut conn, 1, 2, "hello").unwrap();
+    let old = inbox.send_message(&mut conn, 1, 2, "old").unwrap();
+    conn.set_sent_at(old.id, Utc::now() - Duration::hours(1));
+    let edit = |conn: &mut _, who, id, text| inbox.edit_message(conn, who, id, text);
+    assert!(matches!(
+        edit(&mut conn, 1, m.id + 100, "x"),
+        Err(Error::MessageNotFound(_))
+    ));
+    assert!(matches!(
+        edit(&mut conn, 2, m.id, ""),
+        Err(Error::NotAllowed { user: 2, .. })
+    ));
+    assert!(matches!(
+        edit(&mut conn, 7, m.id, ""),
+        Err(Error::NotAllowed { user: 7, .. })
+    ));
+    assert!(matches!(
+        edit(&mut conn, 1, old.id, ""),
+        Err(Error::EditWindowClosed { message }) if message == old.id
+    ));
+    assert!(matches!(
+        edit(&mut conn, 1, m.id, "  "),
+        Err(Error::EmptyMessage)
+    ));
+    assert!(matches!(
+        edit(&mut conn, 1, m.id, "far too long"),
+        Err(Error::MessageTooLong {
+            length: 12,
+            max: 10
+        })
+    ));
+    assert!(matches!(
+        edit(&mut conn, 1, m.id, "a\0b"),
+        Err(Error::InvalidContent { .. })
+    ));
+    assert!(matches!(
+        edit(&mut conn, 1, m.id, "spam"),
+        Err(Error::Rejected { reason }) if reason == "no spam from 1 to 2"
+    ));
+    inbox.block_user(&mut conn, 2, 1).unwrap();
+    assert!(matches!(
+        edit(&mut conn, 1, m.id, ""),
+        Err(Error::Blocked {
+            sender: 1,
+            recipient: 2
+        })
+    ));
+    inbox.unblock_user(&mut conn, 2, 1).unwrap();
+    inbox.delete_message(&mut conn, 1, m.id).unwrap();
+    assert!(matches!(
+        edit(&mut conn, 1, m.id, "x"),
+        Err(Error::MessageNotFound(_))
+    ));
+    // Nothing was stored by any of them.
+    let texts: Vec<String> = inbox
+        .conversation(&mut conn, 2, 1, ConversationQuery::new())
+        .unwrap()
+        .into_iter()
+        .map(|m| m.content)
+        .collect();
+    assert_eq!(texts, ["hello", "old"]);
+    let unsent = inbox.send_message(&mut conn, 1, 2, "bye").unwrap();
+    inbox.unsend_message(&mut conn, 1, unsent.id).unwrap();
+    assert!(matches!(
+        edit(&mut conn, 1, unsent.id, "x"),
+        Err(Error::MessageNotFound(_))
+    ));
+}
+
 // ------------------------------------------------------------------ unsend
 
 fn unsending_removes_a_message_for_both_sides<D: Subject>(db: &D) {
@@ -1654,7 +1811,7 @@ fn counts_stay_exact_after_random_operations<D: Subject>(db: &D) {
     for step in 0..400 {
         let a = 1 + rng.below(5) as i64;
         let b = 1 + (a + rng.below(4) as i64) % 5;
-        let result = match rng.below(15) {
+        let result = match rng.below(16) {
             0..=3 => inbox
                 .send_message(&mut conn, a, b, &format!("s{step}"))
                 .map(|m| sent.push(m.id)),
@@ -1677,9 +1834,15 @@ fn counts_stay_exact_after_random_operations<D: Subject>(db: &D) {
             11 => inbox.unarchive_conversation(&mut conn, a, b),
             12 => inbox.mute_conversation(&mut conn, a, b),
             13 => inbox.unmute_conversation(&mut conn, a, b),
-            _ if !sent.is_empty() => {
+            14 if !sent.is_empty() => {
                 let id = sent[rng.below(sent.len() as u64) as usize];
                 inbox.unsend_message(&mut conn, a, id)
+            }
+            _ if !sent.is_empty() => {
+                let id = sent[rng.below(sent.len() as u64) as usize];
+                inbox
+                    .edit_message(&mut conn, a, id, &format!("e{step}"))
+                    .map(drop)
             }
             _ => Ok(()),
         };
@@ -1792,6 +1955,10 @@ backend_suite!(
     mute_changes_no_listing_and_no_count,
     mute_is_per_side_idempotent_and_survives_new_messages,
     unsending_removes_a_message_for_both_sides,
+    an_edit_changes_the_text_and_keeps_the_rest,
+    an_edit_to_the_same_text_changes_and_fires_nothing,
+    an_edit_does_not_bring_back_an_archived_conversation,
+    edit_checks_come_in_the_contract_order,
     only_the_sender_may_unsend_what_they_still_see,
     the_edit_window_closes_unsending,
     message_unsent_fires_once_with_the_message_as_last_stored,

@@ -87,6 +87,30 @@ macro_rules! returning_hooks {
             Ok(sides.contains(&(recipient, true)))
         }
 
+        /// Sets the text of message `id` and its `edited_at`, if `sender` sent it and has
+        /// not deleted it; the message as edited.
+        async fn update_sent(
+            conn: &mut Conn,
+            sender: UserId,
+            id: MessageId,
+            content: &str,
+            at: UtcTimestamp,
+        ) -> QueryResult<Option<Message>> {
+            statement(
+                diesel::update(
+                    dm::table
+                        .find(id)
+                        .filter(dm::sender_id.eq(sender))
+                        .filter(dm::deleted_by_sender.eq(false)),
+                )
+                .set((dm::content.eq(content), dm::edited_at.eq(at)))
+                .returning(Message::as_returning()),
+            )
+            .get_result(conn)
+            .await
+            .optional()
+        }
+
         /// Deletes message `id` if `sender` sent it and has not deleted it; the row as it
         /// was last stored.
         async fn delete_sent(

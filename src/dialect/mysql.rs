@@ -227,6 +227,7 @@ async fn insert_message(conn: &mut Conn, new: &NewMessage<'_>) -> QueryResult<Me
         content: new.content.to_owned(),
         sent_at: new.sent_at.0,
         read_at: None,
+        edited_at: None,
     })
 }
 
@@ -397,4 +398,31 @@ async fn delete_sent(
         .execute(conn)
         .await?;
     Ok(Some(stored))
+}
+
+/// Sets the text of message `id` and its `edited_at`, if `sender` sent it and has not
+/// deleted it; the message as edited (read under its lock first: no `RETURNING` here).
+async fn update_sent(
+    conn: &mut Conn,
+    sender: UserId,
+    id: MessageId,
+    content: &str,
+    at: UtcTimestamp,
+) -> QueryResult<Option<Message>> {
+    let Some(stored) = find_current(conn, id).await? else {
+        return Ok(None);
+    };
+    if stored.message.sender_id != sender || stored.deleted_by_sender {
+        return Ok(None);
+    }
+    statement(
+        diesel::update(dm::table.find(id)).set((dm::content.eq(content), dm::edited_at.eq(at))),
+    )
+    .execute(conn)
+    .await?;
+    Ok(Some(Message {
+        content: content.to_owned(),
+        edited_at: Some(at.0),
+        ..stored.message
+    }))
 }

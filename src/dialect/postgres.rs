@@ -191,6 +191,7 @@ async fn send_to_conversation(
                 content: content.to_owned(),
                 sent_at: sent_at.0,
                 read_at: None,
+                edited_at: None,
             },
             muted: muted.unwrap_or(false),
         })),

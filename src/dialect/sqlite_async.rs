@@ -110,6 +110,20 @@ impl Operations for Conn {
         on_blocking_thread(self, move |conn| run(conn.unblock(user, blocked))).await
     }
 
+    async fn edit_target(
+        &mut self,
+        editor: UserId,
+        id: MessageId,
+        window: Option<chrono::Duration>,
+    ) -> Result<Message> {
+        on_blocking_thread(self, move |conn| run(conn.edit_target(editor, id, window))).await
+    }
+
+    async fn edit(&mut self, editor: UserId, id: MessageId, content: &str) -> Result<Sent> {
+        let content = content.to_owned();
+        on_blocking_thread(self, move |conn| run(conn.edit(editor, id, &content))).await
+    }
+
     async fn unsend(
         &mut self,
         sender: UserId,

@@ -209,7 +209,7 @@ where
 
 impl<Q, C> diesel::RunQueryDsl<C> for Cached<Q> {}
 
-/// `user` may still change `stored` (unsend it): its sender, and within `window` of
+/// `user` may still change `stored` (edit or unsend it): its sender, and within `window` of
 /// `sent_at` by the crate's clock (exactly at the limit is still open; a window of zero or
 /// less closes everything; no window never closes).
 pub(crate) fn may_change(
@@ -490,6 +490,22 @@ pub trait Operations: Send {
     ) -> impl Future<Output = Result<Marked>> + Send;
     /// Hides a message from `user`; removes it once both sides did.
     fn delete(&mut self, user: UserId, id: MessageId) -> impl Future<Output = Result<()>> + Send;
+    /// The message `editor` may edit: checked for existence, sender, `window` and the
+    /// recipient's block, in that order.
+    fn edit_target(
+        &mut self,
+        editor: UserId,
+        id: MessageId,
+        window: Option<chrono::Duration>,
+    ) -> impl Future<Output = Result<Message>> + Send;
+    /// Replaces the text of `editor`'s message `id` and stamps `edited_at`; the message as
+    /// edited.
+    fn edit(
+        &mut self,
+        editor: UserId,
+        id: MessageId,
+        content: &str,
+    ) -> impl Future<Output = Result<Sent>> + Send;
     /// Removes `sender`'s message `id` for both sides, if `window` (from `sent_at`) allows;
     /// the message as it was last stored.
     fn unsend(

@@ -408,6 +408,43 @@ impl Operations for Conn {
         .await
     }
 
+    async fn edit_target(
+        &mut self,
+        editor: UserId,
+        id: MessageId,
+        window: Option<chrono::Duration>,
+    ) -> Result<Message> {
+        let stored = find_stored(self, id)
+            .await?
+            .ok_or(Error::MessageNotFound(id))?;
+        may_change(&stored, editor, id, window)?;
+        let recipient = stored.message.recipient_id;
+        // New text must not pass a block the old text came before.
+        if self.is_blocked(recipient, editor).await? {
+            return Err(Error::Blocked {
+                sender: editor,
+                recipient,
+            });
+        }
+        Ok(stored.message)
+    }
+
+    async fn edit(&mut self, editor: UserId, id: MessageId, content: &str) -> Result<Sent> {
+        super::write_transaction(self, |conn| {
+            Body::new(async move {
+                let at = UtcTimestamp(crate::timestamp::now());
+                // Unsent, or deleted by its sender, since the check: a concurrent call won.
+                let message = super::update_sent(conn, editor, id, content, at)
+                    .await?
+                    .ok_or(Error::MessageNotFound(id))?;
+                // Lowering by 0 locks the recipient's row and reads its mute.
+                let muted = super::lower_unread(conn, (message.recipient_id, editor), 0).await?;
+                Ok(Sent { message, muted })
+            })
+        })
+        .await
+    }
+
     async fn unsend(
         &mut self,
         sender: UserId,

@@ -913,6 +913,7 @@ forward! {
     fn mark_conversation_read(user: i64, partner: i64) -> usize;
     fn delete_message(user: i64, id: i64) -> ();
     fn unsend_message(sender: i64, id: i64) -> ();
+    fn edit_message(editor: i64, id: i64, content: &str) -> directmessages::Message;
     fn block_user(user: i64, blocked: i64) -> ();
     fn unblock_user(user: i64, blocked: i64) -> ();
     fn archive_conversation(user: i64, partner: i64) -> ();

@@ -9,6 +9,7 @@ CREATE TABLE direct_messages (
     content MEDIUMTEXT NOT NULL,
     sent_at DATETIME(6) NOT NULL,
     read_at DATETIME(6) NULL,
+    edited_at DATETIME(6) NULL,
     deleted_by_sender BOOLEAN NOT NULL DEFAULT FALSE,
     deleted_by_recipient BOOLEAN NOT NULL DEFAULT FALSE,
     user_lo BIGINT AS (LEAST(sender_id, recipient_id)) STORED,

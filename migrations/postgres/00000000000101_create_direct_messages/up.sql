@@ -8,6 +8,7 @@ CREATE TABLE direct_messages (
     content TEXT NOT NULL,
     sent_at TIMESTAMPTZ NOT NULL,
     read_at TIMESTAMPTZ,
+    edited_at TIMESTAMPTZ,
     deleted_by_sender BOOLEAN NOT NULL DEFAULT FALSE,
     deleted_by_recipient BOOLEAN NOT NULL DEFAULT FALSE,
     user_lo BIGINT NOT NULL GENERATED ALWAYS AS (LEAST(sender_id, recipient_id)) STORED,

@@ -10,6 +10,7 @@ CREATE TABLE direct_messages (
     content TEXT NOT NULL,
     sent_at TIMESTAMP NOT NULL,
     read_at TIMESTAMP,
+    edited_at TIMESTAMP,
     deleted_by_sender BOOLEAN NOT NULL DEFAULT 0,
     deleted_by_recipient BOOLEAN NOT NULL DEFAULT 0,
     user_lo BIGINT NOT NULL GENERATED ALWAYS AS (min(sender_id, recipient_id)) STORED,
