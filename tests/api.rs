@@ -84,6 +84,8 @@ fn query_options_deserialize_from_partial_input() {
     assert_eq!(q, ConversationQuery::default());
     let q: ConversationsQuery = serde_json::from_str(r#"{"limit": 20}"#).unwrap();
     assert_eq!(q, ConversationsQuery::new().limit(20));
+    let q: ConversationsQuery = serde_json::from_str(r#"{"archived": true}"#).unwrap();
+    assert_eq!(q, ConversationsQuery::new().archived());
 }
 
 #[cfg(feature = "serde")]
