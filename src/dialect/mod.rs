@@ -97,14 +97,9 @@ macro_rules! returning_hooks {
             at: UtcTimestamp,
         ) -> QueryResult<Option<Message>> {
             statement(
-                diesel::update(
-                    dm::table
-                        .find(id)
-                        .filter(dm::sender_id.eq(sender))
-                        .filter(dm::deleted_by_sender.eq(false)),
-                )
-                .set((dm::content.eq(content), dm::edited_at.eq(at)))
-                .returning(Message::as_returning()),
+                diesel::update(crate::operations::still_sent_by(id, sender))
+                    .set((dm::content.eq(content), dm::edited_at.eq(at)))
+                    .returning(Message::as_returning()),
             )
             .get_result(conn)
             .await
@@ -119,13 +114,8 @@ macro_rules! returning_hooks {
             id: MessageId,
         ) -> QueryResult<Option<StoredMessage>> {
             statement(
-                diesel::delete(
-                    dm::table
-                        .find(id)
-                        .filter(dm::sender_id.eq(sender))
-                        .filter(dm::deleted_by_sender.eq(false)),
-                )
-                .returning(StoredMessage::as_returning()),
+                diesel::delete(crate::operations::still_sent_by(id, sender))
+                    .returning(StoredMessage::as_returning()),
             )
             .get_result(conn)
             .await

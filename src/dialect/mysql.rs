@@ -388,12 +388,9 @@ async fn delete_sent(
     sender: UserId,
     id: MessageId,
 ) -> QueryResult<Option<StoredMessage>> {
-    let Some(stored) = find_current(conn, id).await? else {
+    let Some(stored) = lock_sent(conn, sender, id).await? else {
         return Ok(None);
     };
-    if stored.message.sender_id != sender || stored.deleted_by_sender {
-        return Ok(None);
-    }
     statement(diesel::delete(dm::table.find(id)))
         .execute(conn)
         .await?;
@@ -409,12 +406,9 @@ async fn update_sent(
     content: &str,
     at: UtcTimestamp,
 ) -> QueryResult<Option<Message>> {
-    let Some(stored) = find_current(conn, id).await? else {
+    let Some(stored) = lock_sent(conn, sender, id).await? else {
         return Ok(None);
     };
-    if stored.message.sender_id != sender || stored.deleted_by_sender {
-        return Ok(None);
-    }
     statement(
         diesel::update(dm::table.find(id)).set((dm::content.eq(content), dm::edited_at.eq(at))),
     )
@@ -425,4 +419,20 @@ async fn update_sent(
         edited_at: Some(at.0),
         ..stored.message
     }))
+}
+
+/// Message `id` as last committed, locked, if `sender` sent it and still sees it.
+async fn lock_sent(
+    conn: &mut Conn,
+    sender: UserId,
+    id: MessageId,
+) -> QueryResult<Option<StoredMessage>> {
+    statement(
+        crate::operations::still_sent_by(id, sender)
+            .select(StoredMessage::as_select())
+            .for_update(),
+    )
+    .get_result(conn)
+    .await
+    .optional()
 }

@@ -342,6 +342,16 @@ pub(crate) fn conversation_to_lock(lo: UserId, hi: UserId, blocker: UserId, bloc
         .select((conv::last_sent_at, blocks_sender))
 }
 
+/// Message `id`, if `sender` sent it and still sees it: what an edit or an unsend
+/// changes (a concurrent unsend or delete leaves nothing to change).
+#[diesel::dsl::auto_type]
+pub(crate) fn still_sent_by(id: MessageId, sender: UserId) -> _ {
+    dm::table
+        .find(id)
+        .filter(dm::sender_id.eq(sender))
+        .filter(dm::deleted_by_sender.eq(false))
+}
+
 /// Both sides' conversation rows of `sender` and `recipient`.
 #[diesel::dsl::auto_type]
 pub(crate) fn both_sides(sender: UserId, recipient: UserId) -> _ {
