@@ -51,6 +51,8 @@ struct Row {
     sent_at: UtcTimestamp,
     #[diesel(sql_type = Nullable<UtcDateTime>)]
     read_at: Option<UtcTimestamp>,
+    #[diesel(sql_type = Nullable<UtcDateTime>)]
+    edited_at: Option<UtcTimestamp>,
 }
 
 /// One number a hand-written statement returns.
@@ -72,6 +74,8 @@ struct Summary {
     unread_count: i64,
     #[diesel(sql_type = Nullable<BigInt>)]
     blocker_id: Option<i64>,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    muted: bool,
 }
 
 /// What differs between the backends in the fixture and the hand-written SQL.
@@ -472,7 +476,7 @@ where
             ours / theirs
         );
     };
-    const ROW: &str = "id, sender_id, recipient_id, content, sent_at, read_at";
+    const ROW: &str = "id, sender_id, recipient_id, content, sent_at, read_at, edited_at";
 
     let sql = text(
         dialect,
@@ -522,12 +526,13 @@ where
     let sql = text(
         dialect,
         "SELECT c.partner_id, m.id, m.sender_id, m.recipient_id, m.content, \
-         m.sent_at, m.read_at, c.unread_count, b.blocker_id \
+         m.sent_at, m.read_at, m.edited_at, c.unread_count, b.blocker_id, c.muted \
          FROM direct_message_conversations c \
          JOIN direct_messages m ON m.id = c.last_message_id \
          LEFT JOIN direct_message_blocks b \
          ON b.blocker_id = c.owner_id AND b.blocked_id = c.partner_id \
-         WHERE c.owner_id = ? ORDER BY c.last_message_id DESC LIMIT {limit}",
+         WHERE c.owner_id = ? AND c.archived = false \
+         ORDER BY c.last_message_id DESC LIMIT {limit}",
     );
     report(
         "conversations (inbox screen, 20 of 1,001)",
