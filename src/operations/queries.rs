@@ -232,12 +232,9 @@ impl Operations for Conn {
         }
         unread.sort_unstable();
         let to_mark = &unread;
-        let marked_all = super::write_transaction(self, |conn| {
+        let mut marked = super::write_transaction(self, |conn| {
             Body::new(async move {
-                let mut all = Marked {
-                    messages: Vec::with_capacity(to_mark.len()),
-                    muted: false,
-                };
+                let mut all = Marked::default();
                 for ids in to_mark.chunks(MARK_CHUNK) {
                     let chunk =
                         mark_read_and_count(conn, ReadScope::Messages { reader: user, ids })
@@ -249,14 +246,12 @@ impl Operations for Conn {
             })
         })
         .await?;
-        let muted = marked_all.muted;
-        let mut marked = marked_all.messages;
-        marked.sort_unstable_by_key(|m| m.id);
+        marked.messages.sort_unstable_by_key(|m| m.id);
         // What another reader marked between the page and the mark: its stored state.
         let raced: Vec<MessageId> = unread
             .iter()
             .copied()
-            .filter(|id| marked.binary_search_by_key(id, |m| m.id).is_err())
+            .filter(|id| marked.messages.binary_search_by_key(id, |m| m.id).is_err())
             .collect();
         let mut read_at = Vec::with_capacity(raced.len());
         for ids in raced.chunks(MARK_CHUNK) {
@@ -272,19 +267,13 @@ impl Operations for Conn {
         }
         read_at.sort_unstable_by_key(|(id, _)| *id);
         for m in &mut messages {
-            if let Ok(i) = marked.binary_search_by_key(&m.id, |x| x.id) {
-                m.read_at = marked[i].read_at;
+            if let Ok(i) = marked.messages.binary_search_by_key(&m.id, |x| x.id) {
+                m.read_at = marked.messages[i].read_at;
             } else if let Ok(i) = read_at.binary_search_by_key(&m.id, |(id, _)| *id) {
                 m.read_at = read_at[i].1.map(|t| t.0);
             }
         }
-        Ok(ConversationPage {
-            messages,
-            marked: Marked {
-                messages: marked,
-                muted,
-            },
-        })
+        Ok(ConversationPage { messages, marked })
     }
 
     async fn conversations(
@@ -414,10 +403,7 @@ impl Operations for Conn {
         id: MessageId,
         window: Option<chrono::Duration>,
     ) -> Result<Message> {
-        let stored = find_stored(self, id)
-            .await?
-            .ok_or(Error::MessageNotFound(id))?;
-        may_change(&stored, editor, id, window)?;
+        let stored = find_changeable(self, editor, id, window).await?;
         let recipient = stored.message.recipient_id;
         // New text must not pass a block the old text came before.
         if self.is_blocked(recipient, editor).await? {
@@ -452,10 +438,7 @@ impl Operations for Conn {
         window: Option<chrono::Duration>,
     ) -> Result<Sent> {
         // The checks read the message as committed; the guarded delete decides.
-        let stored = find_stored(self, id)
-            .await?
-            .ok_or(Error::MessageNotFound(id))?;
-        may_change(&stored, sender, id, window)?;
+        find_changeable(self, sender, id, window).await?;
         super::write_transaction(self, |conn| {
             Body::new(async move {
                 // Gone, or deleted by its sender, since the check: a concurrent call won.
@@ -635,6 +618,21 @@ pub(super) async fn find_stored(
         .get_result(conn)
         .await
         .optional()
+}
+
+/// Message `id` if `user` may still edit or unsend it: checked, as committed, in the
+/// contract's order (see `may_change`).
+async fn find_changeable(
+    conn: &mut Conn,
+    user: UserId,
+    id: MessageId,
+    window: Option<chrono::Duration>,
+) -> Result<StoredMessage> {
+    let stored = find_stored(conn, id)
+        .await?
+        .ok_or(Error::MessageNotFound(id))?;
+    may_change(&stored, user, id, window)?;
+    Ok(stored)
 }
 
 /// Marks read what `scope` selects and keeps the unread counters in step.
