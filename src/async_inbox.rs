@@ -4,7 +4,7 @@ use crate::connection::AsyncInboxConnection;
 use crate::inbox::formatted;
 use crate::{
     ConversationQuery, ConversationSummary, ConversationsQuery, Inbox, InboxBuilder, Message,
-    MessageId, Result, Signals, UserId,
+    MessageId, Result, SearchQuery, Signals, UserId,
 };
 
 /// [`Inbox`] for async services: the same operations, under the same names and with the
@@ -305,6 +305,16 @@ impl AsyncInbox {
         self.inbox
             .is_blocked_on(conn.operations(), user, other)
             .await
+    }
+
+    /// As [`Inbox::search`].
+    pub async fn search<C: AsyncInboxConnection>(
+        &self,
+        conn: &mut C,
+        user: UserId,
+        query: SearchQuery,
+    ) -> Result<Vec<Message>> {
+        self.inbox.search_on(conn.operations(), user, &query).await
     }
 
     /// As [`Inbox::purge_user`].

@@ -72,6 +72,10 @@ pub enum Error {
         /// The user who tried.
         user: UserId,
     },
+    /// A search text with no word in it (empty, or only spaces, punctuation or emoji):
+    /// see [`SearchQuery`](crate::SearchQuery).
+    #[error("the search has no word to look for")]
+    EmptySearch,
     /// The database failed. Under contention PostgreSQL and MySQL may abort a transaction
     /// with a serialization failure or a deadlock, and MariaDB Galera one that conflicted
     /// with another node: the inbox retries those itself, with backoff, when it owns the

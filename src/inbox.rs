@@ -6,7 +6,7 @@ use crate::operations::{ConversationFlag, Operations};
 use crate::signals::Draft;
 use crate::{
     ConversationQuery, ConversationSummary, ConversationsQuery, Error, Message, MessageId, Result,
-    Signals, UserId,
+    SearchQuery, Signals, UserId,
 };
 
 /// The default [`InboxBuilder::max_message_chars`].
@@ -558,6 +558,50 @@ impl Inbox {
         run(self.is_blocked_on(conn.operations(), user, other))
     }
 
+    /// The messages `user` can see (sent or received; not deleted by `user`, unsent or
+    /// purged; from users `user` blocks too) that hold every word of the query, each as
+    /// the start of a word: "lunc" finds "Lunch". Newest first, keyset-paged with
+    /// [`SearchQuery::before`], within one conversation with [`SearchQuery::with`].
+    ///
+    /// A word is a run of letters and digits, compared in lowercase, accents kept (`café`
+    /// is not `cafe`); every word counts, however short or common. The text is never read
+    /// as query syntax: quotes, `*`, `-` or `AND` are only separators or words. Each
+    /// backend's own full-text index (FTS5, a GIN `tsvector`, InnoDB `FULLTEXT`) answers,
+    /// within the user's own part of it, and all three find the same messages: see the
+    /// README for the one limit (a word of over 64 characters need not be findable).
+    /// Writes nothing and fires nothing. A message sent inside your own open transaction
+    /// may be found only once it commits.
+    ///
+    /// [`Error::EmptySearch`] when the text holds no word.
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")]
+    /// # fn main() -> directmessages::Result<()> {
+    /// # use diesel::prelude::*;
+    /// use directmessages::{Error, Inbox, SearchQuery};
+    /// # let mut conn = SqliteConnection::establish(":memory:").unwrap();
+    /// # directmessages::run_migrations(&mut conn)?;
+    /// let inbox = Inbox::new();
+    /// inbox.send_message(&mut conn, 1, 2, "Lunch at Café Zoë?")?;
+    /// inbox.send_message(&mut conn, 2, 1, "lunch, sure")?;
+    /// inbox.send_message(&mut conn, 3, 1, "LUNCH tomorrow")?;
+    /// let found = inbox.search(&mut conn, 1, SearchQuery::new("lunc café"))?;
+    /// assert_eq!(found[0].content, "Lunch at Café Zoë?");
+    /// assert_eq!(inbox.search(&mut conn, 1, SearchQuery::new("lunch"))?.len(), 3);
+    /// assert_eq!(inbox.search(&mut conn, 1, SearchQuery::new("lunch").with(3))?.len(), 1);
+    /// assert!(matches!(inbox.search(&mut conn, 1, SearchQuery::new("?!")), Err(Error::EmptySearch)));
+    /// # Ok(()) }
+    /// # #[cfg(not(feature = "sqlite"))] fn main() {}
+    /// ```
+    pub fn search<C: InboxConnection>(
+        &self,
+        conn: &mut C,
+        user: UserId,
+        query: SearchQuery,
+    ) -> Result<Vec<Message>> {
+        run(self.search_on(conn.operations(), user, &query))
+    }
+
     /// Deletes everything of `user` for account deletion, in one transaction: messages
     /// sent and received, conversation rows on both sides, blocks both ways. Returns how
     /// many messages went. Fires nothing.
@@ -696,6 +740,18 @@ impl Inbox {
         let unsent = ops.unsend(sender, id, self.edit_window).await?;
         self.signals.message_unsent(&unsent.message, unsent.muted);
         Ok(())
+    }
+
+    pub(crate) async fn search_on<O: Operations>(
+        &self,
+        ops: &mut O,
+        user: UserId,
+        query: &SearchQuery,
+    ) -> Result<Vec<Message>> {
+        match crate::search::terms(user, query)? {
+            Some(terms) => ops.search(user, terms, query.before, query.limit).await,
+            None => Ok(Vec::new()),
+        }
     }
 
     pub(crate) async fn is_blocked_on<O: Operations>(

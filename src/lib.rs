@@ -65,6 +65,7 @@ mod migrations;
 mod operations;
 mod retry;
 pub mod schema;
+mod search;
 mod signals;
 mod timestamp;
 
@@ -82,6 +83,7 @@ pub use message::{Message, MessageEvent};
 pub use migrations::run_migrations;
 #[cfg(feature = "diesel-async")]
 pub use migrations::run_migrations_async;
+pub use search::SearchQuery;
 pub use signals::{Draft, Signals};
 
 /// The host app's user primary key; the crate owns no users table.

@@ -449,9 +449,9 @@ fn an_async_send_to_an_existing_conversation<D: AsyncTestDb>(db: &D) {
         captured.all()
     });
     let expected = match D::NAME {
-        "mysql" => 10,
+        "mysql" => 11,
         "postgres" => 3,
-        _ => 5,
+        _ => 6,
     };
     assert_eq!(sent.len(), expected, "{sent:#?}");
 }

@@ -17,7 +17,11 @@ use directmessages::{ConversationQuery, ConversationsQuery, Inbox, InboxConnecti
 use common::{Capture, Probe, TestDb};
 
 /// The big tables: a full read of either is the trap.
-const BIG_TABLES: [&str; 2] = ["direct_messages", "direct_message_conversations"];
+const BIG_TABLES: [&str; 3] = [
+    "direct_messages",
+    "direct_message_conversations",
+    "direct_message_search",
+];
 
 /// Every operation of the inbox, on the fixture's hot users.
 fn exercise<C: InboxConnection>(inbox: &Inbox, conn: &mut C) {
@@ -64,6 +68,11 @@ fn exercise<C: InboxConnection>(inbox: &Inbox, conn: &mut C) {
     inbox.edit_message(conn, 1, oops.id, "oops!").unwrap();
     inbox.unsend_message(conn, 1, oops.id).unwrap();
     inbox.unblock_user(conn, 3, 1).unwrap();
+    let search = directmessages::SearchQuery::new("partn");
+    inbox.search(conn, 1, search.clone()).unwrap();
+    inbox
+        .search(conn, 1, search.with(10).limit(5).before(1000))
+        .unwrap();
     inbox.purge_user(conn, 3).unwrap();
 }
 
@@ -100,6 +109,13 @@ fn bind_literal(value: &str) -> (&'static str, String) {
         ("bigint", value.to_owned())
     } else if value == "true" || value == "false" {
         ("boolean", value.to_owned())
+    } else if value.starts_with("[\"") {
+        // Search terms: double quotes to single.
+        let items = value
+            .trim_matches(['[', ']'])
+            .replace('\'', "''")
+            .replace('"', "'");
+        ("text[]", format!("ARRAY[{items}]::text[]"))
     } else if value.starts_with('[') {
         ("bigint[]", format!("ARRAY{value}::bigint[]"))
     } else if let Some(text) = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
@@ -151,7 +167,12 @@ fn on_postgresql_no_statement_reads_a_whole_table() {
              SELECT 1, 10 + i % 1000, 'partners', now() FROM generate_series(1, 5000) i; \
              INSERT INTO direct_messages (sender_id, recipient_id, content, sent_at) \
              SELECT 2000 + i % 5000, 8000 + i % 7, 'elsewhere', now() \
-             FROM generate_series(1, 65000) i;",
+             FROM generate_series(1, 65000) i; \
+             INSERT INTO direct_message_search (message_id, owner_id, terms) \
+             SELECT id, u.owner, array_to_tsvector(ARRAY[to_hex(u.owner) || 'x' || content, \
+             to_hex(u.owner) || 'y' || to_hex(u.partner)]) FROM direct_messages, \
+             LATERAL (VALUES (sender_id, recipient_id), (recipient_id, sender_id)) u (owner, partner) \
+             ON CONFLICT DO NOTHING;",
         )
         .unwrap();
         conn.seed_unread(1, 7, 1); // rebuilds the conversation rows of all of the above
@@ -238,9 +259,19 @@ fn on_mariadb_no_statement_reads_a_whole_table() {
              FROM {numbers} WHERE n < 65000"
         ))
         .unwrap();
-        conn.seed_unread(1, 7, 1); // rebuilds the conversation rows of all of the above
-        conn.batch_execute("ANALYZE TABLE direct_messages, direct_message_conversations")
+        for (owner, partner) in [("sender_id", "recipient_id"), ("recipient_id", "sender_id")] {
+            conn.batch_execute(&format!(
+                "INSERT IGNORE INTO direct_message_search (message_id, owner_id, terms) \
+                 SELECT id, {owner}, CONCAT(LOWER(HEX({owner})), 'x', content, ' ', \
+                 LOWER(HEX({owner})), 'y', LOWER(HEX({partner}))) FROM direct_messages"
+            ))
             .unwrap();
+        }
+        conn.seed_unread(1, 7, 1); // rebuilds the conversation rows of all of the above
+        conn.batch_execute(
+            "ANALYZE TABLE direct_messages, direct_message_conversations, direct_message_search",
+        )
+        .unwrap();
 
         let statements = statements(&mut conn);
         assert!(

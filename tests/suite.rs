@@ -6,7 +6,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 
 use chrono::{Duration, SubsecRound, TimeZone, Timelike, Utc};
-use directmessages::{ConversationQuery, ConversationsQuery, Error, Inbox, Message};
+use directmessages::{ConversationQuery, ConversationsQuery, Error, Inbox, Message, SearchQuery};
 
 use common::{Probe, ReadLog, Subject, TestConn, TestInbox};
 
@@ -1896,6 +1896,448 @@ fn counts_stay_exact_after_random_operations<D: Subject>(db: &D) {
             partners,
             summaries.iter().map(|s| s.partner).collect::<Vec<_>>()
         );
+        // The search index followed every send, edit, unsend and delete.
+        let mut visible: Vec<Message> = Vec::new();
+        for partner in &partners {
+            visible.extend(
+                inbox
+                    .conversation(&mut conn, user, *partner, ConversationQuery::new())
+                    .unwrap(),
+            );
+        }
+        visible.sort_by_key(|m| std::cmp::Reverse(m.id));
+        for word in ["s", "e"] {
+            let expected: Vec<i64> = visible
+                .iter()
+                .filter(|m| m.content.starts_with(word))
+                .map(|m| m.id)
+                .collect();
+            let found = inbox
+                .search(&mut conn, user, SearchQuery::new(word))
+                .unwrap();
+            assert_eq!(ids(&found), expected, "search {word:?} of user {user}");
+        }
+    }
+}
+
+// ------------------------------------------------------------------ search
+
+/// The contract's words: runs of alphanumerics, lowercased.
+fn words_of(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// What a search must find, by the contract's definition, among `visible` (newest
+/// first): every word of the query starts a word of the message. `None`: no word. (A
+/// word of over 64 characters need not be findable: none is here.)
+fn expected_search(visible: &[Message], query: &str) -> Option<Vec<i64>> {
+    let wanted = words_of(query);
+    if wanted.is_empty() {
+        return None;
+    }
+    Some(
+        visible
+            .iter()
+            .filter(|m| {
+                let mut have = words_of(&m.content);
+                have.retain(|w| w.chars().count() <= 64);
+                wanted
+                    .iter()
+                    .all(|w| have.iter().any(|h| h.starts_with(w.as_str())))
+            })
+            .map(|m| m.id)
+            .collect(),
+    )
+}
+
+/// Latin with accents and case, punctuation, emoji, numbers, short words and stopwords,
+/// CJK, kana, Hangul, Cyrillic, Greek, Arabic, and characters outside every backend's
+/// tokenizer (combining marks, mathematical letters, fullwidth forms).
+const CORPUS: &[(i64, i64, &str)] = &[
+    (1, 2, "Lunch at Café Zoë? 12:30 works"),
+    (2, 1, "LUNCH is fine, the cafe on 5th!"),
+    (1, 3, "Is it a go? I'm in :-) 🎉🍣"),
+    (3, 1, "e-mail me: zoe@example.com (or call 555-0199)"),
+    (2, 1, "東京タワーに行きました"),
+    (1, 2, "東京 and 大阪, then 한국어 수업"),
+    (3, 1, "Привет, как дела? Ελληνικά ok"),
+    (1, 3, "مرحبا بالعالم — naïve façade Straße"),
+    (2, 1, "x²+y² = z², ½ of 3⅓; Ⅻ o'clock"),
+    (3, 1, "𝒜𝓁𝓅𝒽𝒶 ｆｕｌｌ ｗｉｄｔｈ Ｆｕｌｌ"),
+    (1, 2, "q quick qq Qatar IRAQ"),
+    (2, 1, "a I a the is of to be \"AND\" OR NOT NEAR *"),
+    (1, 3, "नमस्ते दुनिया, क्षत्रिय"),
+    (3, 1, "don't won't l'été aujourd'hui"),
+    (1, 2, "1 22 333 4444 0.5 3,14 007"),
+    (2, 1, "ǅemal İstanbul ΣΊΣΥΦΟΣ"),
+];
+
+const CORPUS_QUERIES: &[&str] = &[
+    "lunch",
+    "LUNC",
+    "lunch café",
+    "cafe",
+    "café",
+    "caf",
+    "zoë",
+    "zoe",
+    "12",
+    "30",
+    "5th",
+    "5",
+    "the",
+    "a",
+    "i",
+    "is it",
+    "go",
+    "m",
+    "東京",
+    "東京タ",
+    "タワー",
+    "大阪",
+    "한국",
+    "수업",
+    "привет",
+    "ПРИВ",
+    "ελλην",
+    "مرحبا",
+    "naïve",
+    "naive",
+    "façade",
+    "straße",
+    "strasse",
+    "x",
+    "y²",
+    "½",
+    "3⅓",
+    "ⅻ",
+    "o",
+    "clock",
+    "𝒜",
+    "𝒜𝓁",
+    "ｆｕｌｌ",
+    "ｆｕ",
+    "full",
+    "q",
+    "qq",
+    "qu",
+    "qatar",
+    "iraq",
+    "and",
+    "or",
+    "not",
+    "near",
+    "नमस्ते",
+    "दुनिया",
+    "क्ष",
+    "don",
+    "t",
+    "l",
+    "été",
+    "aujourd",
+    "hui",
+    "1",
+    "22",
+    "333",
+    "4444",
+    "0",
+    "3",
+    "14",
+    "007",
+    "00",
+    "ǆemal",
+    "ǅ",
+    "i̇stanbul",
+    "İstanbul",
+    "σίσυφος",
+    "ΣΊΣ",
+    "email",
+    "e mail",
+    "example com",
+    "555 0199",
+    "lunch zzz",
+    "zzz",
+];
+
+fn send_corpus<D: Subject>(inbox: &TestInbox, conn: &mut D::Conn) -> Vec<Message> {
+    CORPUS
+        .iter()
+        .map(|(from, to, text)| inbox.send_message(conn, *from, *to, text).unwrap())
+        .collect()
+}
+
+fn search_finds_every_word_as_a_prefix_across_scripts<D: Subject>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = D::inbox(Inbox::new());
+    let mut sent = send_corpus::<D>(&inbox, &mut conn);
+    sent.reverse();
+    for user in [1, 2, 3] {
+        let visible: Vec<Message> = sent
+            .iter()
+            .filter(|m| m.sender_id == user || m.recipient_id == user)
+            .cloned()
+            .collect();
+        for query in CORPUS_QUERIES {
+            let expected = expected_search(&visible, query).unwrap();
+            let found = inbox
+                .search(&mut conn, user, SearchQuery::new(query))
+                .unwrap();
+            assert_eq!(ids(&found), expected, "user {user} searching {query:?}");
+        }
+    }
+    // The contract's cases, spelled out.
+    let hits = |conn: &mut D::Conn, q: &str| {
+        contents(&inbox.search(conn, 1, SearchQuery::new(q)).unwrap())
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        hits(&mut conn, "lunc café"),
+        ["Lunch at Café Zoë? 12:30 works"]
+    );
+    assert_eq!(hits(&mut conn, "cafe"), ["LUNCH is fine, the cafe on 5th!"]);
+    assert_eq!(hits(&mut conn, "東京").len(), 2, "a CJK run is one word");
+    assert!(
+        hits(&mut conn, "タワー").is_empty(),
+        "only from the start of a run"
+    );
+    assert_eq!(
+        hits(&mut conn, "the a").len(),
+        2,
+        "stopwords and 1-letter words count"
+    );
+    assert_eq!(
+        hits(&mut conn, "AND OR NOT").len(),
+        1,
+        "operators are words"
+    );
+}
+
+fn search_pages_newest_first_by_keyset<D: Subject>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = D::inbox(Inbox::new());
+    let mut all: Vec<i64> = (0..25)
+        .map(|i| {
+            let (from, to) = if i % 3 == 0 { (2, 1) } else { (1, 2 + i % 2) };
+            inbox
+                .send_message(&mut conn, from, to, &format!("note {i}"))
+                .unwrap()
+                .id
+        })
+        .collect();
+    all.reverse();
+    let mut paged = Vec::new();
+    let mut query = SearchQuery::new("note").limit(7);
+    loop {
+        let page = inbox.search(&mut conn, 1, query.clone()).unwrap();
+        assert!(page.len() <= 7);
+        let Some(last) = page.last() else { break };
+        query = SearchQuery::new("note").limit(7).before(last.id);
+        paged.extend(ids(&page));
+    }
+    assert_eq!(paged, all, "every match once, newest first");
+    let before = all[3];
+    assert_eq!(
+        ids(&inbox
+            .search(&mut conn, 1, SearchQuery::new("note").before(before))
+            .unwrap()),
+        all[4..],
+        "before is exclusive"
+    );
+    assert!(inbox
+        .search(&mut conn, 1, SearchQuery::new("note").limit(0))
+        .unwrap()
+        .is_empty());
+}
+
+fn search_within_one_conversation<D: Subject>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = D::inbox(Inbox::new());
+    let with_2 = inbox.send_message(&mut conn, 1, 2, "plan A").unwrap();
+    let with_3 = inbox.send_message(&mut conn, 3, 1, "plan B").unwrap();
+    inbox.send_message(&mut conn, 2, 3, "plan C").unwrap();
+    let in_conversation = |conn: &mut D::Conn, user: i64, partner: i64| {
+        ids(&inbox
+            .search(conn, user, SearchQuery::new("plan").with(partner))
+            .unwrap())
+    };
+    assert_eq!(in_conversation(&mut conn, 1, 2), [with_2.id]);
+    assert_eq!(in_conversation(&mut conn, 1, 3), [with_3.id]);
+    assert_eq!(in_conversation(&mut conn, 2, 1), [with_2.id]);
+    assert!(
+        in_conversation(&mut conn, 1, 1).is_empty(),
+        "with oneself: nothing"
+    );
+    assert!(in_conversation(&mut conn, 1, 4).is_empty());
+    assert_eq!(
+        ids(&inbox
+            .search(&mut conn, 1, SearchQuery::new("plan"))
+            .unwrap()),
+        [with_3.id, with_2.id],
+        "another pair's messages are never found"
+    );
+    assert!(inbox
+        .search(&mut conn, 4, SearchQuery::new("plan"))
+        .unwrap()
+        .is_empty());
+}
+
+fn search_follows_deletes_unsends_edits_and_purges_but_not_blocks<D: Subject>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = D::inbox(Inbox::new());
+    let find = |conn: &mut D::Conn, user: i64, q: &str| {
+        ids(&inbox.search(conn, user, SearchQuery::new(q)).unwrap())
+    };
+    let deleted = inbox.send_message(&mut conn, 1, 2, "ticket one").unwrap();
+    let unsent = inbox.send_message(&mut conn, 1, 2, "ticket two").unwrap();
+    let edited = inbox.send_message(&mut conn, 2, 1, "ticket three").unwrap();
+    let blocked = inbox.send_message(&mut conn, 3, 1, "ticket four").unwrap();
+    let purged = inbox.send_message(&mut conn, 4, 1, "ticket five").unwrap();
+
+    inbox.delete_message(&mut conn, 2, deleted.id).unwrap();
+    assert!(
+        !find(&mut conn, 2, "ticket").contains(&deleted.id),
+        "deleted for me"
+    );
+    assert!(
+        find(&mut conn, 1, "ticket").contains(&deleted.id),
+        "not for the other side"
+    );
+
+    inbox.unsend_message(&mut conn, 1, unsent.id).unwrap();
+    assert!(!find(&mut conn, 1, "ticket").contains(&unsent.id));
+    assert!(!find(&mut conn, 2, "ticket").contains(&unsent.id));
+
+    inbox
+        .edit_message(&mut conn, 2, edited.id, "voucher three")
+        .unwrap();
+    assert!(
+        !find(&mut conn, 1, "ticket").contains(&edited.id),
+        "the old text is gone"
+    );
+    assert_eq!(find(&mut conn, 1, "vouch"), [edited.id]);
+    assert_eq!(find(&mut conn, 2, "vouch"), [edited.id]);
+    // An edit does not bring a message back to a side that deleted it.
+    inbox.delete_message(&mut conn, 1, edited.id).unwrap();
+    inbox
+        .edit_message(&mut conn, 2, edited.id, "voucher again")
+        .unwrap();
+    assert!(find(&mut conn, 1, "voucher").is_empty());
+    assert_eq!(find(&mut conn, 2, "again"), [edited.id]);
+
+    inbox.block_user(&mut conn, 1, 3).unwrap();
+    assert!(
+        find(&mut conn, 1, "ticket").contains(&blocked.id),
+        "history is kept"
+    );
+
+    inbox.purge_user(&mut conn, 4).unwrap();
+    assert!(!find(&mut conn, 1, "ticket").contains(&purged.id));
+    assert!(find(&mut conn, 4, "ticket").is_empty());
+    assert_eq!(find(&mut conn, 1, "ticket"), [blocked.id, deleted.id]);
+
+    // A message both sides deleted is gone from the index with its row.
+    inbox.delete_message(&mut conn, 1, deleted.id).unwrap();
+    assert!(find(&mut conn, 1, "one").is_empty());
+    assert_eq!(conn.search_rows_of(deleted.id), 0);
+}
+
+fn a_search_without_a_word_is_an_error<D: Subject>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = D::inbox(Inbox::new());
+    inbox.send_message(&mut conn, 1, 2, "anything").unwrap();
+    for text in ["", "   ", "?!", "🎉🎉 🍣", "\0", "-_-'\"*", "（）"] {
+        assert!(
+            matches!(
+                inbox.search(&mut conn, 1, SearchQuery::new(text)),
+                Err(Error::EmptySearch)
+            ),
+            "{text:?}"
+        );
+    }
+}
+
+fn search_writes_nothing_and_fires_nothing<D: Subject>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = D::inbox(Inbox::new());
+    let unread = inbox.send_message(&mut conn, 1, 2, "read me").unwrap();
+    let fired = recorded(&inbox);
+    let found = inbox
+        .search(&mut conn, 2, SearchQuery::new("read"))
+        .unwrap();
+    assert_eq!(found, vec![unread]);
+    assert!(found[0].is_unread());
+    assert_eq!(inbox.unread_count(&mut conn, 2).unwrap(), 1);
+    assert!(fired.lock().unwrap().is_empty());
+}
+
+fn long_words_and_query_syntax_never_widen_a_search<D: Subject>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = D::inbox(Inbox::new());
+    // A word of 64 letters is findable, by any prefix; one of 200 need not be, but its
+    // message still is, by its other words, and nothing else matches.
+    let long = "é".repeat(64);
+    let longer = "a".repeat(200);
+    let with_long = inbox
+        .send_message(&mut conn, 1, 2, &format!("see {long}"))
+        .unwrap();
+    let with_longer = inbox
+        .send_message(&mut conn, 1, 2, &format!("look {longer}"))
+        .unwrap();
+    let find =
+        |conn: &mut D::Conn, q: &str| ids(&inbox.search(conn, 1, SearchQuery::new(q)).unwrap());
+    assert_eq!(find(&mut conn, &long), [with_long.id]);
+    assert_eq!(find(&mut conn, &"é".repeat(10)), [with_long.id]);
+    assert_eq!(find(&mut conn, "look"), [with_longer.id]);
+    assert!(find(&mut conn, &"é".repeat(65)).is_empty());
+    assert!(find(&mut conn, &format!("look {}", "a".repeat(150))).is_empty());
+
+    // Random punctuation and every backend's operators around corpus words: never a
+    // syntax error, never more (or less) than the contract's answer.
+    let sent = send_corpus::<D>(&inbox, &mut conn);
+    let mut visible: Vec<Message> = vec![with_long, with_longer];
+    visible.extend(
+        sent.into_iter()
+            .filter(|m| m.sender_id == 1 || m.recipient_id == 1),
+    );
+    visible.sort_by_key(|m| std::cmp::Reverse(m.id));
+    const NOISE: &[&str] = &[
+        "\"", "*", "-", "+", "(", ")", ":", "^", "~", "<", ">", "@", "&", "|", "!", "'", "\\", "%",
+        "_", "NEAR", "AND", "OR", "NOT", "near/2", "col:", ":*", "{", "}", "[", "]", ";", "--",
+        "/*", "*/", "''", "\0", "\t", "\n", "🎉", "\u{200b}", "\u{feff}", "?", ",", ".",
+    ];
+    const WORDS: &[&str] = &[
+        "lunch", "caf", "東京", "a", "the", "is", "q", "x", "1", "ticket", "é", "zz", "naïve",
+        "ｆｕ", "𝒜",
+    ];
+    let mut rng = Lcg(0xfeed);
+    for round in 0..150 {
+        let mut query = String::new();
+        for _ in 0..1 + rng.below(6) {
+            if rng.below(3) == 0 {
+                query.push_str(WORDS[rng.below(WORDS.len() as u64) as usize]);
+            }
+            query.push_str(NOISE[rng.below(NOISE.len() as u64) as usize]);
+            if rng.below(2) == 0 {
+                query.push(' ');
+            }
+        }
+        let result = inbox.search(&mut conn, 1, SearchQuery::new(&query));
+        match expected_search(&visible, &query) {
+            None => assert!(
+                matches!(result, Err(Error::EmptySearch)),
+                "round {round}: {query:?}: {result:?}"
+            ),
+            Some(expected) => assert_eq!(
+                ids(&result.unwrap_or_else(|e| panic!("round {round}: {query:?}: {e:?}"))),
+                expected,
+                "round {round}: {query:?}"
+            ),
+        }
     }
 }
 
@@ -1971,4 +2413,11 @@ backend_suite!(
     with_oneself_a_conversation_is_empty_and_nothing_is_marked,
     a_deleted_message_is_not_found_to_whoever_deleted_it,
     within_a_conversation_a_higher_id_is_never_earlier,
+    search_finds_every_word_as_a_prefix_across_scripts,
+    search_pages_newest_first_by_keyset,
+    search_within_one_conversation,
+    search_follows_deletes_unsends_edits_and_purges_but_not_blocks,
+    a_search_without_a_word_is_an_error,
+    search_writes_nothing_and_fires_nothing,
+    long_words_and_query_syntax_never_widen_a_search,
 );

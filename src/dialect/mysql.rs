@@ -14,7 +14,7 @@ use diesel::QueryResult;
 use super::{self as execution, MysqlConn as Conn};
 use crate::message::{NewMessage, StoredMessage};
 use crate::operations::MARK_CHUNK;
-use crate::operations::{Body, MarkFilter};
+use crate::operations::{Bind, Body, MarkFilter};
 use crate::schema::direct_message_conversations as conv;
 use crate::schema::direct_messages as dm;
 use crate::schema::UtcTimestamp;
@@ -49,6 +49,10 @@ const MIGRATIONS: &[migrate::Migration] = &[
     (
         "00000000000103",
         include_str!("../../migrations/mysql/00000000000103_create_direct_message_blocks/up.sql"),
+    ),
+    (
+        "00000000000104",
+        include_str!("../../migrations/mysql/00000000000104_create_direct_message_search/up.sql"),
     ),
 ];
 
@@ -305,6 +309,33 @@ async fn find_current(conn: &mut Conn, id: MessageId) -> QueryResult<Option<Stor
 }
 
 crate::dialect::row_lock_hook!();
+
+/// The search index (InnoDB `FULLTEXT`); `+ 0` keeps MariaDB on the full-text index:
+/// offered a range of the primary key, it may walk every older row instead.
+const SEARCH: crate::operations::SearchSql = crate::operations::SearchSql {
+    insert: "INSERT INTO direct_message_search (message_id, owner_id, terms) \
+             VALUES (?, ?, ?), (?, ?, ?)",
+    update: "UPDATE direct_message_search SET terms = ? WHERE message_id = ? AND owner_id = ?",
+    delete: "DELETE FROM direct_message_search WHERE message_id = ? AND owner_id = ?",
+    select: "SELECT message_id AS id FROM direct_message_search \
+             WHERE MATCH (terms) AGAINST (? IN BOOLEAN MODE) AND message_id + 0 < ? \
+             ORDER BY message_id DESC LIMIT ?",
+};
+
+/// The key of a side's search row: the message and the owner.
+fn search_key(id: MessageId, owner: UserId, _recipient_side: bool) -> Vec<Bind> {
+    vec![Bind::Int(id), Bind::Int(owner)]
+}
+
+/// The key below which a search with cursor `before` looks.
+fn search_below(before: MessageId) -> i64 {
+    before
+}
+
+/// A search in InnoDB's boolean mode.
+fn search_match(terms: &crate::search::Terms) -> String {
+    terms.boolean_mode()
+}
 
 // No data-modifying CTEs, and an insert reads its id back: the general path of `send`.
 crate::dialect::no_one_statement_send!();

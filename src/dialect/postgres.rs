@@ -10,7 +10,7 @@ use diesel::QueryResult;
 use super::{self as execution, PgConn as Conn};
 use crate::dialect::postgres_send::SendToConversation;
 use crate::message::{NewMessage, StoredMessage};
-use crate::operations::{Body, MarkFilter, Sent};
+use crate::operations::{Bind, Body, MarkFilter, Sent};
 use crate::schema::direct_message_conversations as conv;
 use crate::schema::direct_messages as dm;
 use crate::schema::UtcTimestamp;
@@ -46,6 +46,12 @@ const MIGRATIONS: &[migrate::Migration] = &[
         "00000000000103",
         include_str!(
             "../../migrations/postgres/00000000000103_create_direct_message_blocks/up.sql"
+        ),
+    ),
+    (
+        "00000000000104",
+        include_str!(
+            "../../migrations/postgres/00000000000104_create_direct_message_search/up.sql"
         ),
     ),
 ];
@@ -131,6 +137,37 @@ async fn find_current(conn: &mut Conn, id: MessageId) -> QueryResult<Option<Stor
 }
 
 crate::dialect::row_lock_hook!();
+
+/// The search index: the GIN index finds a user's rows by their terms (kept as one
+/// space-separated text by the crate, turned into lexemes as they are); `+ 0` keeps the
+/// planner from walking the primary key instead, through every older row for a rare word.
+/// (The one-statement send adds its rows itself.)
+const SEARCH: crate::operations::SearchSql = crate::operations::SearchSql {
+    insert: "INSERT INTO direct_message_search (message_id, owner_id, terms) VALUES \
+             (?, ?, array_to_tsvector(string_to_array(?, ' '))), \
+             (?, ?, array_to_tsvector(string_to_array(?, ' ')))",
+    update: "UPDATE direct_message_search SET terms = array_to_tsvector(string_to_array(?, ' ')) \
+             WHERE message_id = ? AND owner_id = ?",
+    delete: "DELETE FROM direct_message_search WHERE message_id = ? AND owner_id = ?",
+    select: "SELECT message_id AS id FROM direct_message_search \
+             WHERE terms @@ CAST(? AS tsquery) AND message_id + 0 < ? \
+             ORDER BY message_id + 0 DESC LIMIT ?",
+};
+
+/// The key of a side's search row: the message and the owner.
+fn search_key(id: MessageId, owner: UserId, _recipient_side: bool) -> Vec<Bind> {
+    vec![Bind::Int(id), Bind::Int(owner)]
+}
+
+/// The key below which a search with cursor `before` looks.
+fn search_below(before: MessageId) -> i64 {
+    before
+}
+
+/// A search as a `tsquery`.
+fn search_match(terms: &crate::search::Terms) -> String {
+    terms.tsquery()
+}
 
 /// Sends to an existing conversation in one statement that is its own transaction,
 /// retried like one, where nothing can abandon the call halfway: on the blocking flavour,

@@ -3,7 +3,7 @@
 
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{BigInt, Bool, Nullable, Text};
+use diesel::sql_types::{Array, BigInt, Bool, Nullable, Text};
 use diesel::QueryResult;
 
 use crate::schema::sql_types::UtcDateTime;
@@ -19,7 +19,7 @@ use crate::UserId;
 /// `(lo, hi)` row is locked before the insert takes an id, and `sent_at` is the later of
 /// `now` and the conversation's latest, read under that lock. A static query id keeps it
 /// in Diesel's statement cache, prepared once per connection.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct SendToConversation<'a> {
     sender: UserId,
     recipient: UserId,
@@ -27,6 +27,8 @@ pub(crate) struct SendToConversation<'a> {
     hi: UserId,
     content: &'a str,
     now: UtcTimestamp,
+    /// The search terms of the sender's side, then the recipient's.
+    terms: [Vec<String>; 2],
 }
 
 impl<'a> SendToConversation<'a> {
@@ -45,6 +47,10 @@ impl<'a> SendToConversation<'a> {
             hi,
             content,
             now,
+            terms: [
+                crate::search::document(sender, recipient, content),
+                crate::search::document(recipient, sender, content),
+            ],
         }
     }
 }
@@ -89,6 +95,18 @@ impl QueryFragment<Pg> for SendToConversation<'_> {
         out.push_bind_param::<UtcDateTime, _>(&self.now)?;
         out.push_sql(
             ", c.last_sent_at) FROM c WHERE NOT c.blocked RETURNING id, sent_at), \
+             s AS (INSERT INTO direct_message_search (message_id, owner_id, terms) \
+             SELECT m.id, v.owner_id, array_to_tsvector(v.terms) FROM m, (VALUES (",
+        );
+        out.push_bind_param::<BigInt, _>(&self.sender)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(&self.terms[0])?;
+        out.push_sql("::text[]), (");
+        out.push_bind_param::<BigInt, _>(&self.recipient)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(&self.terms[1])?;
+        out.push_sql(
+            "::text[])) AS v (owner_id, terms)), \
              u AS (UPDATE direct_message_conversations SET last_message_id = m.id, \
              last_sent_at = m.sent_at, archived = false, unread_count = unread_count \
              + CASE WHEN owner_id = ",

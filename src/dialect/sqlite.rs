@@ -10,7 +10,7 @@ use diesel::QueryResult;
 
 use super::{self as execution, SqliteConn as Conn};
 use crate::message::{NewMessage, StoredMessage};
-use crate::operations::{Body, MarkFilter};
+use crate::operations::{Bind, Body, MarkFilter};
 use crate::retry::backoff;
 use crate::schema::direct_message_conversations as conv;
 use crate::schema::direct_messages as dm;
@@ -47,6 +47,10 @@ const MIGRATIONS: &[migrate::Migration] = &[
     (
         "00000000000103",
         include_str!("../../migrations/sqlite/00000000000103_create_direct_message_blocks/up.sql"),
+    ),
+    (
+        "00000000000104",
+        include_str!("../../migrations/sqlite/00000000000104_create_direct_message_search/up.sql"),
     ),
 ];
 
@@ -126,6 +130,32 @@ async fn unread_messages(conn: &mut Conn, user: UserId) -> QueryResult<Vec<Messa
 /// The message as last committed: every statement sees it.
 async fn find_current(conn: &mut Conn, id: MessageId) -> QueryResult<Option<StoredMessage>> {
     operations::find_stored(conn, id).await
+}
+
+/// The search index (an FTS5 table): a side's row is at rowid `2 * id`, `+ 1` for the
+/// recipient's. FTS5 answers a match with a rowid bound and order by itself, walking its
+/// rowids backwards (see `Limited` for the `+ 0`).
+const SEARCH: crate::operations::SearchSql = crate::operations::SearchSql {
+    insert: "INSERT INTO direct_message_search (rowid, terms) VALUES (?, ?), (?, ?)",
+    update: "UPDATE direct_message_search SET terms = ? WHERE rowid = ?",
+    delete: "DELETE FROM direct_message_search WHERE rowid = ?",
+    select: "SELECT rowid / 2 AS id FROM direct_message_search \
+             WHERE direct_message_search MATCH ? AND rowid < ? ORDER BY rowid DESC LIMIT ? + 0",
+};
+
+/// The key of a side's search row: its rowid.
+fn search_key(id: MessageId, _owner: UserId, recipient_side: bool) -> Vec<Bind> {
+    vec![Bind::Int(id.saturating_mul(2) + i64::from(recipient_side))]
+}
+
+/// The key below which a search with cursor `before` looks.
+fn search_below(before: MessageId) -> i64 {
+    before.saturating_mul(2)
+}
+
+/// A search in FTS5's query syntax.
+fn search_match(terms: &crate::search::Terms) -> String {
+    terms.fts5()
 }
 
 /// Reads the `(lo, hi)` row of a conversation (with whether `blocker` blocks `blocked`);

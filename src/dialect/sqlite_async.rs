@@ -147,6 +147,19 @@ impl Operations for Conn {
         .await
     }
 
+    async fn search(
+        &mut self,
+        user: UserId,
+        terms: crate::search::Terms,
+        before: Option<MessageId>,
+        limit: Option<u32>,
+    ) -> Result<Vec<Message>> {
+        on_blocking_thread(self, move |conn| {
+            run(conn.search(user, terms, before, limit))
+        })
+        .await
+    }
+
     async fn purge(&mut self, user: UserId) -> Result<u64> {
         on_blocking_thread(self, move |conn| run(conn.purge(user))).await
     }

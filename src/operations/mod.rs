@@ -433,6 +433,93 @@ pub struct ConversationPage {
     pub marked: Marked,
 }
 
+/// A value bound to a [`Raw`] statement.
+#[derive(Debug, Clone)]
+pub(crate) enum Bind {
+    /// A `BIGINT`.
+    Int(i64),
+    /// A text.
+    Text(String),
+}
+
+/// A statement of fixed text with `?` for each value, in the order of `binds`: what
+/// `diesel::sql_query` does, but kept prepared (see [`Cached`]). A `sql_query` tells
+/// Diesel never to cache it, and on the path of a statement that is only executed Diesel
+/// asks the statement itself, whatever a wrapper says. Each `?` becomes the backend's
+/// own placeholder (`$1`, … on PostgreSQL).
+#[derive(Debug, Clone)]
+pub(crate) struct Raw {
+    sql: &'static str,
+    binds: Vec<Bind>,
+}
+
+impl Raw {
+    /// `sql`, with `binds` for its `?`s.
+    pub(crate) fn new(sql: &'static str, binds: Vec<Bind>) -> Self {
+        Self { sql, binds }
+    }
+}
+
+impl diesel::query_builder::Query for Raw {
+    type SqlType = diesel::sql_types::Untyped;
+}
+
+// Keyed by text, never by type: see `Limited`.
+impl diesel::query_builder::QueryId for Raw {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<DB> diesel::query_builder::QueryFragment<DB> for Raw
+where
+    DB: diesel::backend::Backend
+        + diesel::sql_types::HasSqlType<diesel::sql_types::BigInt>
+        + diesel::sql_types::HasSqlType<diesel::sql_types::Text>,
+    i64: diesel::serialize::ToSql<diesel::sql_types::BigInt, DB>,
+    String: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
+{
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
+    ) -> QueryResult<()> {
+        let mut parts = self.sql.split('?');
+        out.push_sql(parts.next().unwrap_or_default());
+        for (part, bind) in parts.zip(&self.binds) {
+            match bind {
+                Bind::Int(value) => out.push_bind_param::<diesel::sql_types::BigInt, _>(value)?,
+                Bind::Text(value) => out.push_bind_param::<diesel::sql_types::Text, _>(value)?,
+            }
+            out.push_sql(part);
+        }
+        Ok(())
+    }
+}
+
+impl<C> diesel::RunQueryDsl<C> for Raw {}
+
+/// The statements of one backend's search index, with `?` for each value (see [`Raw`]).
+/// A side's row is found by its key, which the dialect binds (`search_key`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SearchSql {
+    /// Both sides' rows of a new message: each side's key, then its terms.
+    pub(crate) insert: &'static str,
+    /// A side's row, given new terms, then its key.
+    pub(crate) update: &'static str,
+    /// A side's row, by its key.
+    pub(crate) delete: &'static str,
+    /// The ids of the rows matching the bound query, newest first, below the bound key,
+    /// at most the bound count.
+    pub(crate) select: &'static str,
+}
+
+/// One message id found by a search statement.
+#[derive(Debug, diesel::QueryableByName)]
+pub(crate) struct SearchHit {
+    /// The message.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub(crate) id: MessageId,
+}
+
 /// A per-side flag of a conversation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConversationFlag {
@@ -537,6 +624,15 @@ pub trait Operations: Send {
     /// Lifts the block, if any.
     fn unblock(&mut self, user: UserId, blocked: UserId)
         -> impl Future<Output = Result<()>> + Send;
+    /// The messages `user` sees whose index rows hold `terms`, newest first, below
+    /// `before`, at most `limit`.
+    fn search(
+        &mut self,
+        user: UserId,
+        terms: crate::search::Terms,
+        before: Option<MessageId>,
+        limit: Option<u32>,
+    ) -> impl Future<Output = Result<Vec<Message>>> + Send;
     /// Deletes every row that mentions `user`; returns how many messages went.
     fn purge(&mut self, user: UserId) -> impl Future<Output = Result<u64>> + Send;
 }

@@ -22,9 +22,9 @@ use super::Conn;
 use crate::message::{NewMessage, StoredMessage};
 use crate::operations::{
     authorize, conversation_key, has_unread, in_conversation, markable, may_change, newest_first,
-    oldest_first, partner_blocked, unread_of, visible_in_own_conversation, Body, Cached,
-    ConversationFlag, ConversationPage, Limited, Marked, MessageRead, Operations, ReadScope, Sent,
-    MARK_CHUNK,
+    oldest_first, partner_blocked, unread_of, visible_in_own_conversation, Bind, Body, Cached,
+    ConversationFlag, ConversationPage, Limited, Marked, MessageRead, Operations, Raw, ReadScope,
+    Sent, MARK_CHUNK,
 };
 use crate::schema::direct_message_blocks as blocks;
 use crate::schema::direct_message_conversations as conv;
@@ -93,6 +93,7 @@ impl Operations for Conn {
                     },
                 )
                 .await?;
+                index_message(conn, &message).await?;
                 // Both sides in one statement.
                 let muted = super::set_latest_message(
                     conn,
@@ -372,6 +373,7 @@ impl Operations for Conn {
                 if hidden == 0 {
                     return Err(Error::MessageNotFound(id)); // a concurrent delete won
                 }
+                unindex_side(conn, id, user, !as_sender).await?;
                 let now = super::find_current(conn, id)
                     .await?
                     .ok_or(Error::MessageNotFound(id))?;
@@ -423,6 +425,7 @@ impl Operations for Conn {
                 let message = super::update_sent(conn, editor, id, content, at)
                     .await?
                     .ok_or(Error::MessageNotFound(id))?;
+                reindex_message(conn, &message).await?;
                 // Lowering by 0 locks the recipient's row and reads its mute.
                 let muted = super::lower_unread(conn, (message.recipient_id, editor), 0).await?;
                 Ok(Sent { message, muted })
@@ -511,6 +514,44 @@ impl Operations for Conn {
         .await
     }
 
+    async fn search(
+        &mut self,
+        user: UserId,
+        terms: crate::search::Terms,
+        before: Option<MessageId>,
+        limit: Option<u32>,
+    ) -> Result<Vec<Message>> {
+        // No cursor and no limit are bound as the widest values: one statement text.
+        let before = before.unwrap_or(MessageId::MAX);
+        let limit = limit.map_or(i64::MAX, i64::from);
+        let binds = vec![
+            Bind::Text(super::search_match(&terms)),
+            Bind::Int(super::search_below(before)),
+            Bind::Int(limit),
+        ];
+        let hits: Vec<crate::operations::SearchHit> =
+            super::statement(Raw::new(super::SEARCH.select, binds))
+                .load(self)
+                .await?;
+        let ids: Vec<MessageId> = hits.into_iter().map(|hit| hit.id).collect();
+        let mut found = Vec::with_capacity(ids.len());
+        for ids in ids.chunks(MARK_CHUNK) {
+            // Visibility again: a delete between the two statements hides it already.
+            found.extend(
+                super::statement(
+                    dm::table
+                        .filter(dm::id.eq_any(ids.to_vec()))
+                        .filter(visible_in_own_conversation(user))
+                        .select(Message::as_select()),
+                )
+                .load::<Message>(self)
+                .await?,
+            );
+        }
+        found.sort_unstable_by_key(|m| std::cmp::Reverse(m.id));
+        Ok(found)
+    }
+
     async fn purge(&mut self, user: UserId) -> Result<u64> {
         super::write_transaction(self, |conn| {
             Body::new(async move {
@@ -535,6 +576,58 @@ impl Operations for Conn {
         })
         .await
     }
+}
+
+/// The two sides of message `m`: owner, partner, and whether it is the recipient's side.
+fn sides(m: &Message) -> [(UserId, UserId, bool); 2] {
+    [
+        (m.sender_id, m.recipient_id, false),
+        (m.recipient_id, m.sender_id, true),
+    ]
+}
+
+/// Adds both sides' search index rows of a new message, in one statement.
+async fn index_message(conn: &mut Conn, m: &Message) -> QueryResult<()> {
+    let mut binds = Vec::with_capacity(6);
+    for (owner, partner, recipient_side) in sides(m) {
+        binds.extend(super::search_key(m.id, owner, recipient_side));
+        binds.push(Bind::Text(
+            crate::search::document(owner, partner, &m.content).join(" "),
+        ));
+    }
+    super::statement(Raw::new(super::SEARCH.insert, binds))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Rewrites the search index rows of an edited message, of the sides that still see it
+/// (a side's row is gone once it deleted the message).
+async fn reindex_message(conn: &mut Conn, m: &Message) -> QueryResult<()> {
+    for (owner, partner, recipient_side) in sides(m) {
+        let mut binds = vec![Bind::Text(
+            crate::search::document(owner, partner, &m.content).join(" "),
+        )];
+        binds.extend(super::search_key(m.id, owner, recipient_side));
+        super::statement(Raw::new(super::SEARCH.update, binds))
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Removes `owner`'s search index row of message `id`, which `owner` deleted.
+async fn unindex_side(
+    conn: &mut Conn,
+    id: MessageId,
+    owner: UserId,
+    recipient_side: bool,
+) -> QueryResult<()> {
+    let key = super::search_key(id, owner, recipient_side);
+    super::statement(Raw::new(super::SEARCH.delete, key))
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// Points `owner`'s row of the conversation with `partner` at the latest message `owner`

@@ -362,6 +362,8 @@ pub trait Probe {
     fn expected_conversation_rows(&mut self) -> BTreeMap<(i64, i64), (Option<i64>, i64)>;
     /// How many conversation rows, empty ones included, have `user` on either side.
     fn conversation_rows_mentioning(&mut self, user: i64) -> i64;
+    /// How many rows of the search index message `id` has (one per side that sees it).
+    fn search_rows_of(&mut self, id: i64) -> i64;
     /// `(deleted_by_sender, deleted_by_recipient)` of a message still stored.
     fn deletion_flags(&mut self, id: i64) -> Option<(bool, bool)>;
     /// Stores `n` unread messages from `sender` to `recipient` in bulk, as a flooded user
@@ -417,7 +419,8 @@ macro_rules! probe {
         asynchronous: $async:ty,
         timeout: $timeout:expr,
         session: $session:expr,
-        cancel: $cancel:expr $(,)?
+        cancel: $cancel:expr,
+        search_rows: $search_rows:expr $(,)?
     ) => {
         impl TestConn for $conn {
             type Blocking = Self;
@@ -637,6 +640,20 @@ macro_rules! probe {
                     .collect()
             }
 
+            fn search_rows_of(&mut self, id: i64) -> i64 {
+                #[derive(QueryableByName)]
+                struct Count {
+                    #[diesel(sql_type = diesel::sql_types::BigInt)]
+                    n: i64,
+                }
+                let sql: &str = $search_rows;
+                diesel::sql_query(sql)
+                    .bind::<diesel::sql_types::BigInt, _>(id)
+                    .get_result::<Count>(self)
+                    .expect("search rows")
+                    .n
+            }
+
             fn conversation_rows_mentioning(&mut self, user: i64) -> i64 {
                 use directmessages::schema::direct_message_conversations as c;
                 c::table
@@ -686,6 +703,7 @@ probe!(
     timeout: |_| None,
     session: "SELECT 0 AS id",
     cancel: |_| None,
+    search_rows: "SELECT count(*) AS n FROM direct_message_search WHERE rowid IN (2 * ?1, 2 * ?1 + 1)",
 );
 #[cfg(feature = "postgres")]
 probe!(
@@ -695,6 +713,7 @@ probe!(
     timeout: |ms| Some(format!("SET statement_timeout = {ms}")),
     session: "SELECT pg_backend_pid()::BIGINT AS id",
     cancel: |id| Some(format!("SELECT pg_cancel_backend({id})")),
+    search_rows: "SELECT count(*) AS n FROM direct_message_search WHERE message_id = $1",
 );
 #[cfg(feature = "mysql")]
 probe!(
@@ -704,6 +723,7 @@ probe!(
     timeout: |ms: u32| Some(format!("SET SESSION max_statement_time = {}", f64::from(ms) / 1000.0)),
     session: "SELECT CAST(CONNECTION_ID() AS SIGNED) AS id",
     cancel: |id| Some(format!("KILL QUERY {id}")),
+    search_rows: "SELECT count(*) AS n FROM direct_message_search WHERE message_id = ?",
 );
 
 /// Instantiates each listed behaviour, a `fn name<D: TestDb>(db: &D)` of the including
@@ -922,6 +942,7 @@ forward! {
     fn unmute_conversation(user: i64, partner: i64) -> ();
     fn is_blocked(user: i64, other: i64) -> bool;
     fn purge_user(user: i64) -> u64;
+    fn search(user: i64, query: directmessages::SearchQuery) -> Vec<directmessages::Message>;
 }
 
 impl TestInbox {
@@ -998,6 +1019,9 @@ where
     }
     fn conversation_rows_mentioning(&mut self, user: i64) -> i64 {
         (**self).conversation_rows_mentioning(user)
+    }
+    fn search_rows_of(&mut self, id: i64) -> i64 {
+        (**self).search_rows_of(id)
     }
     fn deletion_flags(&mut self, id: i64) -> Option<(bool, bool)> {
         (**self).deletion_flags(id)
@@ -1202,6 +1226,9 @@ mod asynchronous {
         }
         fn conversation_rows_mentioning(&mut self, user: i64) -> i64 {
             self.side().conversation_rows_mentioning(user)
+        }
+        fn search_rows_of(&mut self, id: i64) -> i64 {
+            self.side().search_rows_of(id)
         }
         fn deletion_flags(&mut self, id: i64) -> Option<(bool, bool)> {
             self.side().deletion_flags(id)

@@ -1,0 +1,11 @@
+-- The search index: per message, one row for each side that still sees it. The crate
+-- cuts the words and writes each as a lexeme that starts with its owner's id (see
+-- `src/search.rs`), built with `array_to_tsvector` (no parser, no dictionary), so one
+-- user's prefix query reads only that user's part of the GIN index.
+CREATE TABLE direct_message_search (
+    message_id BIGINT NOT NULL REFERENCES direct_messages (id) ON DELETE CASCADE,
+    owner_id BIGINT NOT NULL,
+    terms TSVECTOR NOT NULL,
+    PRIMARY KEY (message_id, owner_id)
+);
+CREATE INDEX direct_message_search_terms ON direct_message_search USING GIN (terms);

@@ -1,0 +1,1 @@
+DROP TABLE direct_message_search;
