@@ -32,6 +32,12 @@ use directmessages::schema::sql_types::UtcDateTime;
 use directmessages::schema::UtcTimestamp;
 use directmessages::{ConversationQuery, ConversationsQuery, Inbox, InboxConnection};
 
+mod common;
+#[cfg(feature = "mysql")]
+use common::MysqlScratch;
+#[cfg(feature = "postgres")]
+use common::PgScratch;
+
 /// The user the reads look at: 1,000 partners and 5,000 messages with user 2.
 const HOT: i64 = 1;
 
@@ -325,23 +331,28 @@ where
 /// Sends "hello" from `sender` to `HOT` by hand with the inbox's guarantees, in as few
 /// statements as the dialect allows: on PostgreSQL one, which locks the conversation,
 /// inserts unless the recipient blocks the sender, stamps no earlier than the
-/// conversation's latest message and updates both sides' rows; elsewhere the same in a
-/// transaction (on SQLite its write lock is the conversation's; MySQL reads its id back).
+/// conversation's latest message, adds both sides' search rows (their terms made in SQL)
+/// and updates both sides' rows; elsewhere the same in a transaction (on SQLite its write
+/// lock is the conversation's; MySQL reads its id back).
 fn send_by_hand<C>(conn: &mut C, dialect: &Dialect, sql: &SendSql, sender: i64) -> i64
 where
     C: Connection + LoadConnection,
-    for<'a> Hand<'a, 10, 10>: LoadQuery<'a, C, Number>,
+    for<'a> Hand<'a, 10, 14>: LoadQuery<'a, C, Number>,
     for<'a> Hand<'a, 11, 2>: ExecuteDsl<C>,
     for<'a> Hand<'a, 12, 6>: LoadQuery<'a, C, Number> + ExecuteDsl<C>,
     for<'a> Hand<'a, 13, 0>: LoadQuery<'a, C, Number>,
     for<'a> Hand<'a, 14, 7>: ExecuteDsl<C>,
+    for<'a> Hand<'a, 15, 10>: ExecuteDsl<C>,
 {
     let (lo, hi) = (sender.min(HOT), sender.max(HOT));
     if dialect.name == "postgres" {
-        let rows: Vec<Number> = hand::<10, 10>(
+        let rows: Vec<Number> = hand::<10, 14>(
             dialect,
             &sql.one_statement,
-            [lo, hi, sender, HOT, HOT, sender, sender, HOT, sender, HOT],
+            [
+                lo, hi, sender, HOT, HOT, sender, sender, HOT, HOT, sender, sender, HOT, sender,
+                HOT,
+            ],
         )
         .load(conn)
         .expect("send");
@@ -367,6 +378,13 @@ where
             .expect("id");
         id.first().map_or(0, |r| r.n)
     };
+    hand::<15, 10>(
+        dialect,
+        &sql.index,
+        [id, sender, sender, sender, HOT, id, HOT, HOT, HOT, sender],
+    )
+    .execute(conn)
+    .expect("index");
     hand::<14, 7>(
         dialect,
         &sql.update,
@@ -384,6 +402,7 @@ struct SendSql {
     lock: String,
     insert: String,
     last_id: String,
+    index: String,
     update: String,
 }
 
@@ -405,7 +424,11 @@ impl SendSql {
                      WHERE owner_id = ? AND partner_id = ? FOR UPDATE), \
                      m AS (INSERT INTO direct_messages (sender_id, recipient_id, content, sent_at) \
                      SELECT ?, ?, 'hello', {stamp} FROM c WHERE {not_blocked} \
-                     RETURNING id, sent_at) \
+                     RETURNING id, sent_at), \
+                     s AS (INSERT INTO direct_message_search (message_id, owner_id, terms) \
+                     SELECT m.id, v.o, array_to_tsvector(ARRAY[to_hex(v.o) || 'xhello', \
+                     to_hex(v.o) || 'y' || to_hex(v.p)]) FROM m, \
+                     (VALUES (?::bigint, ?::bigint), (?::bigint, ?::bigint)) AS v (o, p)) \
                      UPDATE direct_message_conversations SET last_message_id = m.id, \
                      last_sent_at = m.sent_at, unread_count = unread_count \
                      + CASE WHEN owner_id = {HOT} THEN 1 ELSE 0 END \
@@ -432,6 +455,19 @@ impl SendSql {
                 ),
             ),
             last_id: "SELECT CAST(LAST_INSERT_ID() AS SIGNED) AS n".to_owned(),
+            // Both sides' search rows, their terms (`{owner:x}xhello {owner:x}y{partner:x}`)
+            // made in SQL from the ids.
+            index: if dialect.name == "sqlite" {
+                "INSERT INTO direct_message_search (rowid, terms) VALUES \
+                 (2 * ? + 0 * ?, printf('%xxhello %xy%x', ?, ?, ?)), \
+                 (2 * ? + 1 + 0 * ?, printf('%xxhello %xy%x', ?, ?, ?))"
+                    .to_owned()
+            } else {
+                "INSERT INTO direct_message_search (message_id, owner_id, terms) VALUES \
+                 (?, ?, CONCAT(LOWER(HEX(?)), 'xhello ', LOWER(HEX(?)), 'y', LOWER(HEX(?)))), \
+                 (?, ?, CONCAT(LOWER(HEX(?)), 'xhello ', LOWER(HEX(?)), 'y', LOWER(HEX(?))))"
+                    .to_owned()
+            },
             update: text(
                 dialect,
                 "UPDATE direct_message_conversations SET last_message_id = ?, \
@@ -457,7 +493,7 @@ where
     for<'a> Hand<'a, 7, 2>: LoadQuery<'a, C, Row> + ExecuteDsl<C>,
     for<'a> Hand<'a, 8, 2>: LoadQuery<'a, C, Row> + ExecuteDsl<C>,
     for<'a> Hand<'a, 9, 3>: ExecuteDsl<C>,
-    for<'a> Hand<'a, 10, 10>: LoadQuery<'a, C, Number>,
+    for<'a> Hand<'a, 10, 14>: LoadQuery<'a, C, Number>,
     for<'a> Hand<'a, 11, 2>: ExecuteDsl<C>,
     for<'a> Hand<'a, 12, 6>: LoadQuery<'a, C, Number> + ExecuteDsl<C>,
     for<'a> Hand<'a, 13, 0>: LoadQuery<'a, C, Number>,
@@ -465,6 +501,7 @@ where
     diesel::query_builder::BoxedSqlQuery<'static, C::Backend, diesel::query_builder::SqlQuery>:
         LoadQuery<'static, C, Number>,
     Row: QueryableByName<C::Backend>,
+    for<'a> Hand<'a, 15, 10>: ExecuteDsl<C>,
 {
     let conn = RefCell::new(conn);
     let inbox = Inbox::new();
@@ -742,91 +779,6 @@ fn sizes() -> Vec<u64> {
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect()
-}
-
-/// A scratch schema on a PostgreSQL server: created here, dropped with the value.
-#[cfg(feature = "postgres")]
-struct PgScratch {
-    admin: diesel::PgConnection,
-    schema: String,
-    /// The URL of a connection that works in it.
-    url: String,
-}
-
-#[cfg(feature = "postgres")]
-impl PgScratch {
-    /// A new schema, migrated, or `None` (with a notice) without a server URL.
-    fn new(tag: &str) -> Option<Self> {
-        let Ok(url) = std::env::var("DIRECTMESSAGES_POSTGRES_URL") else {
-            eprintln!("note: postgres skipped: DIRECTMESSAGES_POSTGRES_URL is not set");
-            return None;
-        };
-        let schema = format!("dm_{tag}_{}", std::process::id());
-        let mut admin = diesel::PgConnection::establish(&url).expect("postgres");
-        admin
-            .batch_execute(&format!("CREATE SCHEMA {schema}"))
-            .expect("schema");
-        let separator = if url.contains('?') { '&' } else { '?' };
-        let url = format!("{url}{separator}options=-csearch_path%3D{schema}");
-        directmessages::run_migrations(
-            &mut diesel::PgConnection::establish(&url).expect("postgres"),
-        )
-        .expect("migrations");
-        Some(Self { admin, schema, url })
-    }
-}
-
-#[cfg(feature = "postgres")]
-impl Drop for PgScratch {
-    fn drop(&mut self) {
-        let _ = self
-            .admin
-            .batch_execute(&format!("DROP SCHEMA {} CASCADE", self.schema));
-    }
-}
-
-/// A scratch database on a MySQL/MariaDB server: created here, dropped with the value.
-#[cfg(feature = "mysql")]
-struct MysqlScratch {
-    admin: diesel::MysqlConnection,
-    name: String,
-    /// The URL of a connection that works in it.
-    url: String,
-}
-
-#[cfg(feature = "mysql")]
-impl MysqlScratch {
-    /// A new database, migrated, or `None` (with a notice) without a server URL.
-    fn new(tag: &str) -> Option<Self> {
-        let Ok(url) = std::env::var("DIRECTMESSAGES_MYSQL_URL") else {
-            eprintln!("note: mysql skipped: DIRECTMESSAGES_MYSQL_URL is not set");
-            return None;
-        };
-        let name = format!("dm_{tag}_{}", std::process::id());
-        let mut admin = diesel::MysqlConnection::establish(&url).expect("mysql");
-        admin
-            .batch_execute(&format!("CREATE DATABASE {name} CHARACTER SET utf8mb4"))
-            .expect("database");
-        let (base, query) = url
-            .split_once('?')
-            .map_or((url.as_str(), String::new()), |(b, q)| (b, format!("?{q}")));
-        let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
-        let url = format!("{server}/{name}{query}");
-        directmessages::run_migrations(
-            &mut diesel::MysqlConnection::establish(&url).expect("mysql"),
-        )
-        .expect("migrations");
-        Some(Self { admin, name, url })
-    }
-}
-
-#[cfg(feature = "mysql")]
-impl Drop for MysqlScratch {
-    fn drop(&mut self) {
-        let _ = self
-            .admin
-            .batch_execute(&format!("DROP DATABASE {}", self.name));
-    }
 }
 
 fn main() {

@@ -205,7 +205,7 @@ impl AsyncInbox {
         user: UserId,
         id: MessageId,
     ) -> Result<()> {
-        crate::operations::Operations::delete(conn.operations(), user, id).await
+        self.inbox.delete_on(conn.operations(), user, id).await
     }
 
     /// As [`Inbox::block_user`].
@@ -215,7 +215,9 @@ impl AsyncInbox {
         user: UserId,
         blocked: UserId,
     ) -> Result<()> {
-        crate::operations::Operations::block(conn.operations(), user, blocked).await
+        self.inbox
+            .block_on(conn.operations(), user, blocked, true)
+            .await
     }
 
     /// As [`Inbox::unblock_user`].
@@ -225,7 +227,9 @@ impl AsyncInbox {
         user: UserId,
         blocked: UserId,
     ) -> Result<()> {
-        crate::operations::Operations::unblock(conn.operations(), user, blocked).await
+        self.inbox
+            .block_on(conn.operations(), user, blocked, false)
+            .await
     }
 
     /// As [`Inbox::archive_conversation`].
@@ -236,7 +240,9 @@ impl AsyncInbox {
         partner: UserId,
     ) -> Result<()> {
         let flag = crate::operations::ConversationFlag::Archived;
-        crate::operations::Operations::set_flag(conn.operations(), user, partner, flag, true).await
+        self.inbox
+            .set_flag_on(conn.operations(), user, partner, flag, true)
+            .await
     }
 
     /// As [`Inbox::unarchive_conversation`].
@@ -247,7 +253,9 @@ impl AsyncInbox {
         partner: UserId,
     ) -> Result<()> {
         let flag = crate::operations::ConversationFlag::Archived;
-        crate::operations::Operations::set_flag(conn.operations(), user, partner, flag, false).await
+        self.inbox
+            .set_flag_on(conn.operations(), user, partner, flag, false)
+            .await
     }
 
     /// As [`Inbox::edit_message`].
@@ -281,7 +289,9 @@ impl AsyncInbox {
         partner: UserId,
     ) -> Result<()> {
         let flag = crate::operations::ConversationFlag::Muted;
-        crate::operations::Operations::set_flag(conn.operations(), user, partner, flag, true).await
+        self.inbox
+            .set_flag_on(conn.operations(), user, partner, flag, true)
+            .await
     }
 
     /// As [`Inbox::unmute_conversation`].
@@ -292,7 +302,9 @@ impl AsyncInbox {
         partner: UserId,
     ) -> Result<()> {
         let flag = crate::operations::ConversationFlag::Muted;
-        crate::operations::Operations::set_flag(conn.operations(), user, partner, flag, false).await
+        self.inbox
+            .set_flag_on(conn.operations(), user, partner, flag, false)
+            .await
     }
 
     /// As [`Inbox::is_blocked`].
@@ -323,6 +335,6 @@ impl AsyncInbox {
         conn: &mut C,
         user: UserId,
     ) -> Result<u64> {
-        crate::operations::Operations::purge(conn.operations(), user).await
+        self.inbox.purge_on(conn.operations(), user).await
     }
 }

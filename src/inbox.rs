@@ -342,7 +342,7 @@ impl Inbox {
         user: UserId,
         id: MessageId,
     ) -> Result<()> {
-        run(conn.operations().delete(user, id))
+        run(self.delete_on(conn.operations(), user, id))
     }
 
     /// While `user` blocks `blocked`, messages from `blocked` to `user` are refused with
@@ -354,7 +354,7 @@ impl Inbox {
         user: UserId,
         blocked: UserId,
     ) -> Result<()> {
-        run(conn.operations().block(user, blocked))
+        run(self.block_on(conn.operations(), user, blocked, true))
     }
 
     /// Lifts the block `user` put on `blocked`, if any.
@@ -364,7 +364,7 @@ impl Inbox {
         user: UserId,
         blocked: UserId,
     ) -> Result<()> {
-        run(conn.operations().unblock(user, blocked))
+        run(self.block_on(conn.operations(), user, blocked, false))
     }
 
     /// Archives `user`'s side of the conversation with `partner`: it leaves
@@ -401,9 +401,8 @@ impl Inbox {
         user: UserId,
         partner: UserId,
     ) -> Result<()> {
-        run(conn
-            .operations()
-            .set_flag(user, partner, ConversationFlag::Archived, true))
+        let flag = ConversationFlag::Archived;
+        run(self.set_flag_on(conn.operations(), user, partner, flag, true))
     }
 
     /// Brings `user`'s side of the conversation with `partner` back from the archive.
@@ -414,9 +413,8 @@ impl Inbox {
         user: UserId,
         partner: UserId,
     ) -> Result<()> {
-        run(conn
-            .operations()
-            .set_flag(user, partner, ConversationFlag::Archived, false))
+        let flag = ConversationFlag::Archived;
+        run(self.set_flag_on(conn.operations(), user, partner, flag, false))
     }
 
     /// Replaces the text of a message `editor` sent, and returns it as edited. It keeps
@@ -530,9 +528,8 @@ impl Inbox {
         user: UserId,
         partner: UserId,
     ) -> Result<()> {
-        run(conn
-            .operations()
-            .set_flag(user, partner, ConversationFlag::Muted, true))
+        let flag = ConversationFlag::Muted;
+        run(self.set_flag_on(conn.operations(), user, partner, flag, true))
     }
 
     /// Unmutes `user`'s side of the conversation with `partner`. Idempotent; with oneself
@@ -543,9 +540,8 @@ impl Inbox {
         user: UserId,
         partner: UserId,
     ) -> Result<()> {
-        run(conn
-            .operations()
-            .set_flag(user, partner, ConversationFlag::Muted, false))
+        let flag = ConversationFlag::Muted;
+        run(self.set_flag_on(conn.operations(), user, partner, flag, false))
     }
 
     /// Whether `user` blocks `other` (one direction only).
@@ -606,7 +602,7 @@ impl Inbox {
     /// sent and received, conversation rows on both sides, blocks both ways. Returns how
     /// many messages went. Fires nothing.
     pub fn purge_user<C: InboxConnection>(&self, conn: &mut C, user: UserId) -> Result<u64> {
-        run(conn.operations().purge(user))
+        run(self.purge_on(conn.operations(), user))
     }
 }
 
@@ -621,18 +617,20 @@ impl Inbox {
         recipient: UserId,
         content: &str,
     ) -> Result<Message> {
-        self.validate(sender, recipient, content)?;
-        let draft = Draft {
-            sender,
-            recipient,
-            content,
-        };
-        self.signals
-            .before_send(&draft)
-            .map_err(|reason| Error::Rejected { reason })?;
-        let sent = ops.send(sender, recipient, content).await?;
-        self.signals.message_sent(&sent.message, sent.muted);
-        Ok(sent.message)
+        crate::trace::traced!("send_message", sender = sender, recipient = recipient; async {
+            self.validate(sender, recipient, content)?;
+            let draft = Draft {
+                sender,
+                recipient,
+                content,
+            };
+            self.signals
+                .before_send(&draft)
+                .map_err(|reason| Error::Rejected { reason })?;
+            let sent = ops.send(sender, recipient, content).await?;
+            self.signals.message_sent(&sent.message, sent.muted);
+            Ok(sent.message)
+        })
     }
 
     pub(crate) async fn unread_messages_on<O: Operations>(
@@ -640,7 +638,9 @@ impl Inbox {
         ops: &mut O,
         user: UserId,
     ) -> Result<Vec<Message>> {
-        Ok(ops.unread_messages(user).await?)
+        crate::trace::traced!("unread_messages", user = user; async {
+            Ok(ops.unread_messages(user).await?)
+        })
     }
 
     pub(crate) async fn unread_count_on<O: Operations>(
@@ -648,7 +648,9 @@ impl Inbox {
         ops: &mut O,
         user: UserId,
     ) -> Result<i64> {
-        Ok(ops.unread_count(user).await?)
+        crate::trace::traced!("unread_count", user = user; async {
+            Ok(ops.unread_count(user).await?)
+        })
     }
 
     pub(crate) async fn read_on<O: Operations>(
@@ -657,12 +659,14 @@ impl Inbox {
         id: MessageId,
         reader: Option<UserId>,
     ) -> Result<Message> {
-        let read = ops.read(id, reader).await?;
-        if read.newly_read {
-            self.signals
-                .message_read(std::slice::from_ref(&read.message), read.muted);
-        }
-        Ok(read.message)
+        crate::trace::traced!("read_message", message = id, reader = reader; async {
+            let read = ops.read(id, reader).await?;
+            if read.newly_read {
+                self.signals
+                    .message_read(std::slice::from_ref(&read.message), read.muted);
+            }
+            Ok(read.message)
+        })
     }
 
     pub(crate) async fn conversation_partners_on<O: Operations>(
@@ -670,7 +674,9 @@ impl Inbox {
         ops: &mut O,
         user: UserId,
     ) -> Result<Vec<UserId>> {
-        Ok(ops.partners(user).await?)
+        crate::trace::traced!("conversation_partners", user = user; async {
+            Ok(ops.partners(user).await?)
+        })
     }
 
     pub(crate) async fn conversation_on<O: Operations>(
@@ -680,10 +686,12 @@ impl Inbox {
         partner: UserId,
         query: ConversationQuery,
     ) -> Result<Vec<Message>> {
-        let page = ops.conversation(user, partner, query).await?;
-        self.signals
-            .message_read(&page.marked.messages, page.marked.muted);
-        Ok(page.messages)
+        crate::trace::traced!("conversation", user = user, partner = partner; async {
+            let page = ops.conversation(user, partner, query).await?;
+            self.signals
+                .message_read(&page.marked.messages, page.marked.muted);
+            Ok(page.messages)
+        })
     }
 
     pub(crate) async fn conversations_on<O: Operations>(
@@ -692,7 +700,9 @@ impl Inbox {
         user: UserId,
         query: ConversationsQuery,
     ) -> Result<Vec<ConversationSummary>> {
-        Ok(ops.conversations(user, query).await?)
+        crate::trace::traced!("conversations", user = user; async {
+            Ok(ops.conversations(user, query).await?)
+        })
     }
 
     pub(crate) async fn mark_conversation_read_on<O: Operations>(
@@ -701,9 +711,11 @@ impl Inbox {
         user: UserId,
         partner: UserId,
     ) -> Result<usize> {
-        let marked = ops.mark_conversation_read(user, partner).await?;
-        self.signals.message_read(&marked.messages, marked.muted);
-        Ok(marked.messages.len())
+        crate::trace::traced!("mark_conversation_read", user = user, partner = partner; async {
+            let marked = ops.mark_conversation_read(user, partner).await?;
+            self.signals.message_read(&marked.messages, marked.muted);
+            Ok(marked.messages.len())
+        })
     }
 
     pub(crate) async fn edit_on<O: Operations>(
@@ -713,22 +725,24 @@ impl Inbox {
         id: MessageId,
         content: &str,
     ) -> Result<Message> {
-        let current = ops.edit_target(editor, id, self.edit_window).await?;
-        if current.content == content {
-            return Ok(current);
-        }
-        self.validate(current.sender_id, current.recipient_id, content)?;
-        let draft = Draft {
-            sender: current.sender_id,
-            recipient: current.recipient_id,
-            content,
-        };
-        self.signals
-            .before_send(&draft)
-            .map_err(|reason| Error::Rejected { reason })?;
-        let edited = ops.edit(editor, id, content).await?;
-        self.signals.message_edited(&edited.message, edited.muted);
-        Ok(edited.message)
+        crate::trace::traced!("edit_message", editor = editor, message = id; async {
+            let current = ops.edit_target(editor, id, self.edit_window).await?;
+            if current.content == content {
+                return Ok(current);
+            }
+            self.validate(current.sender_id, current.recipient_id, content)?;
+            let draft = Draft {
+                sender: current.sender_id,
+                recipient: current.recipient_id,
+                content,
+            };
+            self.signals
+                .before_send(&draft)
+                .map_err(|reason| Error::Rejected { reason })?;
+            let edited = ops.edit(editor, id, content).await?;
+            self.signals.message_edited(&edited.message, edited.muted);
+            Ok(edited.message)
+        })
     }
 
     pub(crate) async fn unsend_on<O: Operations>(
@@ -737,9 +751,11 @@ impl Inbox {
         sender: UserId,
         id: MessageId,
     ) -> Result<()> {
-        let unsent = ops.unsend(sender, id, self.edit_window).await?;
-        self.signals.message_unsent(&unsent.message, unsent.muted);
-        Ok(())
+        crate::trace::traced!("unsend_message", sender = sender, message = id; async {
+            let unsent = ops.unsend(sender, id, self.edit_window).await?;
+            self.signals.message_unsent(&unsent.message, unsent.muted);
+            Ok(())
+        })
     }
 
     pub(crate) async fn search_on<O: Operations>(
@@ -748,10 +764,12 @@ impl Inbox {
         user: UserId,
         query: &SearchQuery,
     ) -> Result<Vec<Message>> {
-        match crate::search::terms(user, query)? {
-            Some(terms) => ops.search(user, terms, query.before, query.limit).await,
-            None => Ok(Vec::new()),
-        }
+        crate::trace::traced!("search", user = user, partner = query.partner; async {
+            match crate::search::terms(user, query)? {
+                Some(terms) => ops.search(user, terms, query.before, query.limit).await,
+                None => Ok(Vec::new()),
+            }
+        })
     }
 
     pub(crate) async fn is_blocked_on<O: Operations>(
@@ -760,7 +778,51 @@ impl Inbox {
         user: UserId,
         other: UserId,
     ) -> Result<bool> {
-        Ok(ops.is_blocked(user, other).await?)
+        crate::trace::traced!("is_blocked", user = user, other = other; async {
+            Ok(ops.is_blocked(user, other).await?)
+        })
+    }
+    pub(crate) async fn delete_on<O: Operations>(
+        &self,
+        ops: &mut O,
+        user: UserId,
+        id: MessageId,
+    ) -> Result<()> {
+        crate::trace::traced!("delete_message", user = user, message = id; ops.delete(user, id))
+    }
+
+    pub(crate) async fn block_on<O: Operations>(
+        &self,
+        ops: &mut O,
+        user: UserId,
+        blocked: UserId,
+        on: bool,
+    ) -> Result<()> {
+        crate::trace::traced!("block_user", user = user, blocked = blocked, on = on; async {
+            if on {
+                ops.block(user, blocked).await
+            } else {
+                ops.unblock(user, blocked).await
+            }
+        })
+    }
+
+    pub(crate) async fn set_flag_on<O: Operations>(
+        &self,
+        ops: &mut O,
+        user: UserId,
+        partner: UserId,
+        flag: ConversationFlag,
+        on: bool,
+    ) -> Result<()> {
+        crate::trace::traced!(
+            "set_conversation_flag", user = user, partner = partner, flag = flag.name(), on = on;
+            ops.set_flag(user, partner, flag, on)
+        )
+    }
+
+    pub(crate) async fn purge_on<O: Operations>(&self, ops: &mut O, user: UserId) -> Result<u64> {
+        crate::trace::traced!("purge_user", user = user; ops.purge(user))
     }
 }
 

@@ -68,6 +68,7 @@ pub mod schema;
 mod search;
 mod signals;
 mod timestamp;
+mod trace;
 
 #[cfg(feature = "diesel-async")]
 pub use async_inbox::AsyncInbox;

@@ -69,13 +69,14 @@ impl Handlers<EventHandler> {
     /// Calls every handler with every event, even when one panics; the first panic is
     /// raised again once all of them ran, so the rows already committed are announced to
     /// every other handler.
-    fn fire<'m>(&self, events: impl IntoIterator<Item = MessageEvent<'m>>) {
+    fn fire<'m>(&self, signal: &'static str, events: impl IntoIterator<Item = MessageEvent<'m>>) {
         let handlers = self.snapshot();
         let mut first_panic = None;
         for event in events {
             for handler in handlers.iter() {
                 let call = std::panic::AssertUnwindSafe(|| handler(&event));
                 if let Err(payload) = std::panic::catch_unwind(call) {
+                    crate::trace::handler_panicked(signal);
                     first_panic.get_or_insert(payload);
                 }
             }
@@ -139,23 +140,24 @@ impl Signals {
 
     /// `message_sent`; `muted`: its recipient muted the conversation.
     pub(crate) fn message_sent(&self, message: &Message, muted: bool) {
-        self.sent.fire([message.event(muted)]);
+        self.sent.fire("message_sent", [message.event(muted)]);
     }
 
     /// `message_read` for each message, in order; `muted`: their recipient muted the
     /// conversation.
     pub(crate) fn message_read(&self, messages: &[Message], muted: bool) {
-        self.read.fire(messages.iter().map(|m| m.event(muted)));
+        self.read
+            .fire("message_read", messages.iter().map(|m| m.event(muted)));
     }
 
     /// `message_edited`; `muted`: its recipient muted the conversation.
     pub(crate) fn message_edited(&self, message: &Message, muted: bool) {
-        self.edited.fire([message.event(muted)]);
+        self.edited.fire("message_edited", [message.event(muted)]);
     }
 
     /// `message_unsent`; `muted`: its recipient muted the conversation.
     pub(crate) fn message_unsent(&self, message: &Message, muted: bool) {
-        self.unsent.fire([message.event(muted)]);
+        self.unsent.fire("message_unsent", [message.event(muted)]);
     }
 
     pub(crate) fn before_send(&self, draft: &Draft<'_>) -> Result<(), String> {

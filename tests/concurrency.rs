@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 
-use directmessages::{ConversationQuery, ConversationsQuery, Inbox};
+use directmessages::{ConversationQuery, ConversationsQuery, Inbox, SearchQuery};
 
 use common::{Probe, ReadLog, Subject, TestConn, TestPool};
 
@@ -566,8 +566,60 @@ fn polling_after_the_cursor_sees_every_message_once<D: Subject>(db: &D) {
     common::assert_polled_whole_conversation(&inbox, &mut db.conn(), &seen, WRITERS * PER_WRITER);
 }
 
+/// The search index follows an editor and a deleter racing over the same messages: each
+/// side's row holds the last text committed, and a side that deleted has none.
+fn search_follows_an_edit_racing_a_delete<D: Subject>(db: &D) {
+    let inbox = D::inbox(Inbox::new());
+    let mut conn = db.conn();
+    let ids: Vec<i64> = (0..120)
+        .map(|i| {
+            inbox
+                .send_message(&mut conn, 1, 2, &format!("draft{i}"))
+                .unwrap()
+                .id
+        })
+        .collect();
+    let pool = db.pool(2);
+    let start = Barrier::new(2);
+    thread::scope(|s| {
+        let (pool, inbox, ids, start) = (&pool, &inbox, &ids, &start);
+        s.spawn(move || {
+            let mut conn = pool.get().expect("pooled connection");
+            start.wait();
+            for &id in ids {
+                inbox
+                    .edit_message(&mut *conn, 1, id, &format!("final{id}"))
+                    .unwrap();
+            }
+        });
+        let mut conn = pool.get().expect("pooled connection");
+        start.wait();
+        for &id in ids.iter().rev() {
+            inbox.delete_message(&mut *conn, 2, id).unwrap();
+        }
+    });
+    let find = |conn: &mut D::Conn, user: i64, word: &str| -> Vec<i64> {
+        inbox
+            .search(conn, user, SearchQuery::new(word))
+            .unwrap()
+            .iter()
+            .map(|m| m.id)
+            .collect()
+    };
+    let mut newest_first = ids.clone();
+    newest_first.reverse();
+    assert_eq!(find(&mut conn, 1, "final"), newest_first);
+    assert!(find(&mut conn, 1, "draft").is_empty());
+    assert!(find(&mut conn, 2, "final").is_empty());
+    assert!(find(&mut conn, 2, "draft").is_empty());
+    for &id in &ids {
+        assert_eq!(conn.search_rows_of(id), 1, "message {id}");
+    }
+}
+
 backend_suite!(
     flavours:
+    search_follows_an_edit_racing_a_delete,
     new_messages_arrive_while_the_recipient_archives,
     unsending_races_the_recipients_read,
     an_edit_races_an_unsend_of_the_same_message,

@@ -190,7 +190,9 @@ async fn send_at_once(
     loop {
         match send_to_conversation(conn, sender, recipient, content).await {
             Err(e) if attempt < crate::retry::MAX_ATTEMPTS && crate::retry::is_transient(&e) => {
-                execution::sleep(crate::retry::backoff(attempt)).await;
+                let wait = crate::retry::backoff(attempt);
+                crate::trace::retry(attempt, &e, wait);
+                execution::sleep(wait).await;
                 attempt += 1;
             }
             result => return result,

@@ -237,6 +237,33 @@ mod tests {
         );
     }
 
+    /// With the feature `tracing`, each retry is an event.
+    #[cfg(feature = "tracing")]
+    #[test]
+    fn a_retry_is_traced() {
+        let mut conn = conn();
+        let lines = crate::trace::recorder::Recorder::during(|| {
+            let mut attempts = 0;
+            let result = run(transactions::retrying(&mut conn, |_| {
+                attempts += 1;
+                let attempt = attempts;
+                Body::new(async move {
+                    if attempt < 2 {
+                        return Err(serialization_failure());
+                    }
+                    Ok(())
+                })
+            }));
+            assert!(result.is_ok());
+        });
+        assert!(
+            lines.iter().any(|l| l.starts_with("event WARN")
+                && l.contains("transaction retried")
+                && l.contains("attempt=1")),
+            "{lines:#?}"
+        );
+    }
+
     #[test]
     fn a_failure_that_persists_is_returned_after_the_last_attempt() {
         let mut conn = conn();

@@ -529,6 +529,17 @@ pub enum ConversationFlag {
     Muted,
 }
 
+impl ConversationFlag {
+    /// The flag's name, for traces.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Archived => "archived",
+            Self::Muted => "muted",
+        }
+    }
+}
+
 /// The operations of the inbox on one backend's connection: what the facade calls, on
 /// either flavour. Implemented by `queries.rs` as mounted for each dialect and flavour
 /// (and, for SQLite's async connection, by running those on a blocking thread).

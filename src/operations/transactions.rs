@@ -59,7 +59,9 @@ where
     loop {
         match super::outermost(conn, &mut f).await {
             Err(e) if attempt < MAX_ATTEMPTS && is_transient(&e) => {
-                execution::sleep(backoff(attempt)).await;
+                let wait = backoff(attempt);
+                crate::trace::retry(attempt, &e, wait);
+                execution::sleep(wait).await;
                 attempt += 1;
             }
             result => return result,
