@@ -102,6 +102,17 @@ pub struct ConversationSummary {
 ///
 /// `Default` is every conversation the user has not archived, latest activity first;
 /// [`archived`](Self::archived) lists the archived ones instead.
+///
+/// ```
+/// use directmessages::ConversationsQuery;
+/// // the inbox screen, 20 rows at a time
+/// let first = ConversationsQuery::new().limit(20);
+/// // the next 20, after a last row whose latest message has id 1234
+/// let next = ConversationsQuery::new().limit(20).before(1234);
+/// // the archive
+/// let archive = ConversationsQuery::new().archived().limit(20);
+/// # let _ = (first, next, archive);
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[cfg_attr(
     feature = "serde",

@@ -6,6 +6,24 @@ use crate::{MessageId, UserId};
 ///
 /// Validation and authorization errors are detected before anything is written, so the
 /// database is unchanged when one of them is returned.
+///
+/// ```
+/// # #[cfg(feature = "sqlite")]
+/// # fn main() -> directmessages::Result<()> {
+/// # use diesel::prelude::*;
+/// # let mut conn = SqliteConnection::establish(":memory:").unwrap();
+/// # directmessages::run_migrations(&mut conn)?;
+/// use directmessages::{Error, Inbox};
+/// let inbox = Inbox::new();
+/// match inbox.read_message_as(&mut conn, 2, 42) {
+///     Err(Error::MessageNotFound(id)) => assert_eq!(id, 42), // a 404 in a web app
+///     other => panic!("{other:?}"),
+/// }
+/// let err = inbox.send_message(&mut conn, 1, 1, "me").unwrap_err();
+/// assert_eq!(err.to_string(), "user 1 cannot send a message to themselves");
+/// # Ok(()) }
+/// # #[cfg(not(feature = "sqlite"))] fn main() {}
+/// ```
 #[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -132,6 +132,20 @@ impl Inbox {
 
     /// Checks a message the way [`send_message`](Self::send_message) does, without a
     /// database: self-message, empty or whitespace-only, too long, NUL character.
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")]
+    /// # fn main() -> directmessages::Result<()> {
+    /// # use diesel::prelude::*;
+    /// # let mut conn = SqliteConnection::establish(":memory:").unwrap();
+    /// # directmessages::run_migrations(&mut conn)?;
+    /// let inbox = directmessages::Inbox::new();
+    /// assert!(inbox.validate(1, 2, "hi").is_ok());
+    /// assert!(matches!(inbox.validate(1, 1, "hi"), Err(directmessages::Error::SelfMessage { .. })));
+    /// assert!(matches!(inbox.validate(1, 2, " "), Err(directmessages::Error::EmptyMessage)));
+    /// # Ok(()) }
+    /// # #[cfg(not(feature = "sqlite"))] fn main() {}
+    /// ```
     pub fn validate(&self, sender: UserId, recipient: UserId, content: &str) -> Result<()> {
         if sender == recipient {
             return Err(Error::SelfMessage { user: sender });
@@ -189,6 +203,20 @@ impl Inbox {
 
     /// The messages to `user` not read yet, oldest first. Messages `user` deleted or got
     /// from users `user` blocks are left out.
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")]
+    /// # fn main() -> directmessages::Result<()> {
+    /// # use diesel::prelude::*;
+    /// # let mut conn = SqliteConnection::establish(":memory:").unwrap();
+    /// # directmessages::run_migrations(&mut conn)?;
+    /// let inbox = directmessages::Inbox::new();
+    /// let m = inbox.send_message(&mut conn, 1, 2, "ping")?;
+    /// assert_eq!(inbox.unread_messages(&mut conn, 2)?, vec![m]);
+    /// assert!(inbox.unread_messages(&mut conn, 1)?.is_empty());
+    /// # Ok(()) }
+    /// # #[cfg(not(feature = "sqlite"))] fn main() {}
+    /// ```
     pub fn unread_messages<C: InboxConnection>(
         &self,
         conn: &mut C,
@@ -199,6 +227,22 @@ impl Inbox {
 
     /// How many messages [`unread_messages`](Self::unread_messages) would return, without
     /// loading them.
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")]
+    /// # fn main() -> directmessages::Result<()> {
+    /// # use diesel::prelude::*;
+    /// # let mut conn = SqliteConnection::establish(":memory:").unwrap();
+    /// # directmessages::run_migrations(&mut conn)?;
+    /// let inbox = directmessages::Inbox::new();
+    /// inbox.send_message(&mut conn, 1, 2, "one")?;
+    /// inbox.send_message(&mut conn, 3, 2, "two")?;
+    /// assert_eq!(inbox.unread_count(&mut conn, 2)?, 2);
+    /// inbox.block_user(&mut conn, 2, 3)?;
+    /// assert_eq!(inbox.unread_count(&mut conn, 2)?, 1);
+    /// # Ok(()) }
+    /// # #[cfg(not(feature = "sqlite"))] fn main() {}
+    /// ```
     pub fn unread_count<C: InboxConnection>(&self, conn: &mut C, user: UserId) -> Result<i64> {
         run(self.unread_count_on(conn.operations(), user))
     }
@@ -230,6 +274,24 @@ impl Inbox {
     /// The checked read: the recipient reads it and marks it read; the sender may view it
     /// without marking it read; anyone else gets [`Error::NotAllowed`]. A message `reader`
     /// deleted is [`Error::MessageNotFound`] to them.
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")]
+    /// # fn main() -> directmessages::Result<()> {
+    /// # use diesel::prelude::*;
+    /// # let mut conn = SqliteConnection::establish(":memory:").unwrap();
+    /// # directmessages::run_migrations(&mut conn)?;
+    /// let inbox = directmessages::Inbox::new();
+    /// let m = inbox.send_message(&mut conn, 1, 2, "ping")?;
+    /// assert!(inbox.read_message_as(&mut conn, 1, m.id)?.read_at.is_none()); // the sender looks
+    /// assert!(inbox.read_message_as(&mut conn, 2, m.id)?.read_at.is_some()); // the recipient reads
+    /// assert!(matches!(
+    ///     inbox.read_message_as(&mut conn, 3, m.id),
+    ///     Err(directmessages::Error::NotAllowed { .. })
+    /// ));
+    /// # Ok(()) }
+    /// # #[cfg(not(feature = "sqlite"))] fn main() {}
+    /// ```
     pub fn read_message_as<C: InboxConnection>(
         &self,
         conn: &mut C,
@@ -241,6 +303,20 @@ impl Inbox {
 
     /// Reads a message like [`read_message`](Self::read_message) and returns it as
     /// `"<sender name>: <content>"`, asking `sender_name` for the name.
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")]
+    /// # fn main() -> directmessages::Result<()> {
+    /// # use diesel::prelude::*;
+    /// # let mut conn = SqliteConnection::establish(":memory:").unwrap();
+    /// # directmessages::run_migrations(&mut conn)?;
+    /// let inbox = directmessages::Inbox::new();
+    /// let m = inbox.send_message(&mut conn, 1, 2, "hi")?;
+    /// let text = inbox.read_message_formatted(&mut conn, m.id, |id| format!("user{id}"))?;
+    /// assert_eq!(text, "user1: hi");
+    /// # Ok(()) }
+    /// # #[cfg(not(feature = "sqlite"))] fn main() {}
+    /// ```
     pub fn read_message_formatted<C: InboxConnection>(
         &self,
         conn: &mut C,
@@ -253,6 +329,20 @@ impl Inbox {
 
     /// Every user that `user` has sent to or received from, each once, most recent
     /// conversation first. Conversations `user` deleted every message of are left out.
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")]
+    /// # fn main() -> directmessages::Result<()> {
+    /// # use diesel::prelude::*;
+    /// # let mut conn = SqliteConnection::establish(":memory:").unwrap();
+    /// # directmessages::run_migrations(&mut conn)?;
+    /// let inbox = directmessages::Inbox::new();
+    /// inbox.send_message(&mut conn, 1, 2, "a")?;
+    /// inbox.send_message(&mut conn, 3, 1, "b")?;
+    /// assert_eq!(inbox.conversation_partners(&mut conn, 1)?, vec![3, 2]);
+    /// # Ok(()) }
+    /// # #[cfg(not(feature = "sqlite"))] fn main() {}
+    /// ```
     pub fn conversation_partners<C: InboxConnection>(
         &self,
         conn: &mut C,
@@ -324,6 +414,22 @@ impl Inbox {
 
     /// Marks read every unread message from `partner` to `user` (but those `user`
     /// deleted), fires `message_read` once for each, and returns how many it marked.
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")]
+    /// # fn main() -> directmessages::Result<()> {
+    /// # use diesel::prelude::*;
+    /// # let mut conn = SqliteConnection::establish(":memory:").unwrap();
+    /// # directmessages::run_migrations(&mut conn)?;
+    /// let inbox = directmessages::Inbox::new();
+    /// inbox.send_message(&mut conn, 1, 2, "a")?;
+    /// inbox.send_message(&mut conn, 1, 2, "b")?;
+    /// assert_eq!(inbox.mark_conversation_read(&mut conn, 2, 1)?, 2);
+    /// assert_eq!(inbox.mark_conversation_read(&mut conn, 2, 1)?, 0);
+    /// assert_eq!(inbox.unread_count(&mut conn, 2)?, 0);
+    /// # Ok(()) }
+    /// # #[cfg(not(feature = "sqlite"))] fn main() {}
+    /// ```
     pub fn mark_conversation_read<C: InboxConnection>(
         &self,
         conn: &mut C,
@@ -336,6 +442,24 @@ impl Inbox {
     /// Hides a message from `user` only (its sender or recipient, else
     /// [`Error::NotAllowed`]); the other side still sees it. Once both sides deleted it,
     /// it is gone from the database.
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")]
+    /// # fn main() -> directmessages::Result<()> {
+    /// # use diesel::prelude::*;
+    /// # let mut conn = SqliteConnection::establish(":memory:").unwrap();
+    /// # directmessages::run_migrations(&mut conn)?;
+    /// let inbox = directmessages::Inbox::new();
+    /// let m = inbox.send_message(&mut conn, 1, 2, "oops")?;
+    /// inbox.delete_message(&mut conn, 1, m.id)?;
+    /// assert!(matches!(
+    ///     inbox.read_message_as(&mut conn, 1, m.id),
+    ///     Err(directmessages::Error::MessageNotFound(_))
+    /// ));
+    /// assert_eq!(inbox.read_message_as(&mut conn, 2, m.id)?.id, m.id); // still there for user 2
+    /// # Ok(()) }
+    /// # #[cfg(not(feature = "sqlite"))] fn main() {}
+    /// ```
     pub fn delete_message<C: InboxConnection>(
         &self,
         conn: &mut C,
@@ -348,6 +472,23 @@ impl Inbox {
     /// While `user` blocks `blocked`, messages from `blocked` to `user` are refused with
     /// [`Error::Blocked`] and old ones from `blocked` no longer count as unread for
     /// `user`. History is kept. Blocking twice is the same as once.
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")]
+    /// # fn main() -> directmessages::Result<()> {
+    /// # use diesel::prelude::*;
+    /// # let mut conn = SqliteConnection::establish(":memory:").unwrap();
+    /// # directmessages::run_migrations(&mut conn)?;
+    /// let inbox = directmessages::Inbox::new();
+    /// inbox.block_user(&mut conn, 2, 1)?;
+    /// assert!(inbox.is_blocked(&mut conn, 2, 1)?);
+    /// assert!(matches!(
+    ///     inbox.send_message(&mut conn, 1, 2, "hi"),
+    ///     Err(directmessages::Error::Blocked { .. })
+    /// ));
+    /// # Ok(()) }
+    /// # #[cfg(not(feature = "sqlite"))] fn main() {}
+    /// ```
     pub fn block_user<C: InboxConnection>(
         &self,
         conn: &mut C,
@@ -358,6 +499,20 @@ impl Inbox {
     }
 
     /// Lifts the block `user` put on `blocked`, if any.
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")]
+    /// # fn main() -> directmessages::Result<()> {
+    /// # use diesel::prelude::*;
+    /// # let mut conn = SqliteConnection::establish(":memory:").unwrap();
+    /// # directmessages::run_migrations(&mut conn)?;
+    /// let inbox = directmessages::Inbox::new();
+    /// inbox.block_user(&mut conn, 2, 1)?;
+    /// inbox.unblock_user(&mut conn, 2, 1)?;
+    /// inbox.send_message(&mut conn, 1, 2, "hi again")?;
+    /// # Ok(()) }
+    /// # #[cfg(not(feature = "sqlite"))] fn main() {}
+    /// ```
     pub fn unblock_user<C: InboxConnection>(
         &self,
         conn: &mut C,
@@ -407,6 +562,22 @@ impl Inbox {
 
     /// Brings `user`'s side of the conversation with `partner` back from the archive.
     /// Idempotent; with oneself it does nothing.
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")]
+    /// # fn main() -> directmessages::Result<()> {
+    /// # use diesel::prelude::*;
+    /// # let mut conn = SqliteConnection::establish(":memory:").unwrap();
+    /// # directmessages::run_migrations(&mut conn)?;
+    /// let inbox = directmessages::Inbox::new();
+    /// inbox.send_message(&mut conn, 1, 2, "hi")?;
+    /// inbox.archive_conversation(&mut conn, 2, 1)?;
+    /// inbox.unarchive_conversation(&mut conn, 2, 1)?;
+    /// let inbox_screen = inbox.conversations(&mut conn, 2, directmessages::ConversationsQuery::new())?;
+    /// assert_eq!(inbox_screen.len(), 1);
+    /// # Ok(()) }
+    /// # #[cfg(not(feature = "sqlite"))] fn main() {}
+    /// ```
     pub fn unarchive_conversation<C: InboxConnection>(
         &self,
         conn: &mut C,
@@ -534,6 +705,22 @@ impl Inbox {
 
     /// Unmutes `user`'s side of the conversation with `partner`. Idempotent; with oneself
     /// it does nothing.
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")]
+    /// # fn main() -> directmessages::Result<()> {
+    /// # use diesel::prelude::*;
+    /// # let mut conn = SqliteConnection::establish(":memory:").unwrap();
+    /// # directmessages::run_migrations(&mut conn)?;
+    /// let inbox = directmessages::Inbox::new();
+    /// inbox.send_message(&mut conn, 1, 2, "hi")?;
+    /// inbox.mute_conversation(&mut conn, 2, 1)?;
+    /// inbox.unmute_conversation(&mut conn, 2, 1)?;
+    /// let rows = inbox.conversations(&mut conn, 2, directmessages::ConversationsQuery::new())?;
+    /// assert!(!rows[0].muted);
+    /// # Ok(()) }
+    /// # #[cfg(not(feature = "sqlite"))] fn main() {}
+    /// ```
     pub fn unmute_conversation<C: InboxConnection>(
         &self,
         conn: &mut C,
@@ -545,6 +732,20 @@ impl Inbox {
     }
 
     /// Whether `user` blocks `other` (one direction only).
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")]
+    /// # fn main() -> directmessages::Result<()> {
+    /// # use diesel::prelude::*;
+    /// # let mut conn = SqliteConnection::establish(":memory:").unwrap();
+    /// # directmessages::run_migrations(&mut conn)?;
+    /// let inbox = directmessages::Inbox::new();
+    /// inbox.block_user(&mut conn, 2, 1)?;
+    /// assert!(inbox.is_blocked(&mut conn, 2, 1)?);
+    /// assert!(!inbox.is_blocked(&mut conn, 1, 2)?, "one direction only");
+    /// # Ok(()) }
+    /// # #[cfg(not(feature = "sqlite"))] fn main() {}
+    /// ```
     pub fn is_blocked<C: InboxConnection>(
         &self,
         conn: &mut C,
@@ -601,6 +802,22 @@ impl Inbox {
     /// Deletes everything of `user` for account deletion, in one transaction: messages
     /// sent and received, conversation rows on both sides, blocks both ways. Returns how
     /// many messages went. Fires nothing.
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")]
+    /// # fn main() -> directmessages::Result<()> {
+    /// # use diesel::prelude::*;
+    /// # let mut conn = SqliteConnection::establish(":memory:").unwrap();
+    /// # directmessages::run_migrations(&mut conn)?;
+    /// let inbox = directmessages::Inbox::new();
+    /// inbox.send_message(&mut conn, 1, 2, "a")?;
+    /// inbox.send_message(&mut conn, 3, 1, "b")?;
+    /// inbox.send_message(&mut conn, 2, 3, "c")?;
+    /// assert_eq!(inbox.purge_user(&mut conn, 1)?, 2);
+    /// assert_eq!(inbox.conversation_partners(&mut conn, 2)?, vec![3]);
+    /// # Ok(()) }
+    /// # #[cfg(not(feature = "sqlite"))] fn main() {}
+    /// ```
     pub fn purge_user<C: InboxConnection>(&self, conn: &mut C, user: UserId) -> Result<u64> {
         run(self.purge_on(conn.operations(), user))
     }

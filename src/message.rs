@@ -74,6 +74,19 @@ impl Message {
     }
 
     /// The other user of the conversation, seen from `user`.
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")]
+    /// # fn main() -> directmessages::Result<()> {
+    /// # use diesel::prelude::*;
+    /// # let mut conn = SqliteConnection::establish(":memory:").unwrap();
+    /// # directmessages::run_migrations(&mut conn)?;
+    /// let m = directmessages::Inbox::new().send_message(&mut conn, 1, 2, "hi")?;
+    /// assert_eq!((m.partner_of(1), m.partner_of(2)), (2, 1));
+    /// assert!(m.is_unread());
+    /// # Ok(()) }
+    /// # #[cfg(not(feature = "sqlite"))] fn main() {}
+    /// ```
     pub fn partner_of(&self, user: UserId) -> UserId {
         if self.sender_id == user {
             self.recipient_id

@@ -32,6 +32,31 @@ pub struct Draft<'a> {
 /// No lock is held while handlers run: a handler may register more handlers (they take
 /// effect from the next event on), and a slow handler never holds up registration or
 /// another thread's events.
+///
+/// ```
+/// # #[cfg(feature = "sqlite")]
+/// # fn main() -> directmessages::Result<()> {
+/// # use diesel::prelude::*;
+/// # let mut conn = SqliteConnection::establish(":memory:").unwrap();
+/// # directmessages::run_migrations(&mut conn)?;
+/// use std::sync::{Arc, Mutex};
+/// let inbox = directmessages::Inbox::new();
+/// let log = Arc::new(Mutex::new(Vec::new()));
+/// let sent = Arc::clone(&log);
+/// inbox.signals().on_message_sent(move |e| sent.lock().unwrap().push(("sent", e.message.id)));
+/// let read = Arc::clone(&log);
+/// inbox.signals().on_message_read(move |e| read.lock().unwrap().push(("read", e.message.id)));
+/// inbox.signals().on_before_send(|draft| {
+///     if draft.content.contains("spam") { Err("no spam".into()) } else { Ok(()) }
+/// });
+/// let m = inbox.send_message(&mut conn, 1, 2, "hi")?;
+/// inbox.read_message_as(&mut conn, 2, m.id)?;
+/// inbox.read_message_as(&mut conn, 2, m.id)?; // already read: fires nothing
+/// assert!(inbox.send_message(&mut conn, 1, 2, "spam!").is_err());
+/// assert_eq!(*log.lock().unwrap(), vec![("sent", m.id), ("read", m.id)]);
+/// # Ok(()) }
+/// # #[cfg(not(feature = "sqlite"))] fn main() {}
+/// ```
 #[derive(Default)]
 pub struct Signals {
     sent: Handlers<EventHandler>,
