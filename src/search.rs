@@ -245,6 +245,17 @@ pub(crate) fn terms(user: UserId, query: &SearchQuery) -> Result<Option<Terms>> 
 }
 
 impl Terms {
+    /// Whether an index row holding `row` (its terms, separated by spaces) matches: every
+    /// prefix starts one of its terms, and the exact term is one of them. What the
+    /// backends' full-text indexes answer, for the few rows read without them.
+    pub(crate) fn matches(&self, row: &str) -> bool {
+        let terms: Vec<&str> = row.split(' ').collect();
+        self.prefixes
+            .iter()
+            .all(|p| terms.iter().any(|t| t.starts_with(p.as_str())))
+            && self.exact.iter().all(|e| terms.contains(&e.as_str()))
+    }
+
     /// SQLite FTS5's query syntax: every term a quoted string, words with `*`; the
     /// terms are ANDed.
     #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
@@ -391,6 +402,13 @@ mod tests {
         assert_eq!(t.fts5(), "\"1xlunch\"* AND \"1xx\"* AND \"1y2\"");
         assert_eq!(t.tsquery(), "'1xlunch':* & '1xx':* & '1y2'");
         assert_eq!(t.boolean_mode(), "+1xlunch* +1xx* +1y2");
+        assert!(t.matches("1xlunches 1xxyz 1y2"));
+        assert!(
+            !t.matches("1xlunches 1xxyz 1y22"),
+            "the conversation matches whole"
+        );
+        assert!(!t.matches("1xlunches 1y2"), "every word");
+        assert!(!t.matches("2xlunch 2xx 1y2"), "another owner's terms");
     }
 
     /// Every character that stands for itself in a term is a word character of

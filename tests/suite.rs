@@ -2341,6 +2341,60 @@ fn long_words_and_query_syntax_never_widen_a_search<D: Subject>(db: &D) {
     }
 }
 
+fn a_page_of_results_is_the_same_however_many_rows_the_user_has<D: Subject>(db: &D) {
+    let mut conn = db.conn();
+    let inbox = D::inbox(Inbox::new());
+    // More messages than a search reads before asking the full-text index.
+    let mut sent: Vec<Message> = Vec::new();
+    for i in 0..260 {
+        let text = if i % 10 == 0 {
+            format!("common rare {i}")
+        } else {
+            format!("common {i}")
+        };
+        let (from, to) = if i % 2 == 0 {
+            (1, 2 + i % 3)
+        } else {
+            (2 + i % 3, 1)
+        };
+        sent.push(inbox.send_message(&mut conn, from, to, &text).unwrap());
+    }
+    sent.reverse();
+    let expect = |word: &str, partner: Option<i64>, before: Option<i64>, limit: usize| {
+        sent.iter()
+            .filter(|m| m.content.split(' ').any(|w| w.starts_with(word)))
+            .filter(|m| partner.is_none_or(|p| m.partner_of(1) == p))
+            .filter(|m| before.is_none_or(|b| m.id < b))
+            .take(limit)
+            .map(|m| m.id)
+            .collect::<Vec<_>>()
+    };
+    let middle = sent[130].id;
+    for (word, partner, before, limit) in [
+        ("comm", None, None, 5),     // a full page among the latest rows
+        ("rare", None, None, 20),    // just enough among them
+        ("rare", None, None, 30),    // not enough: the full-text index answers
+        ("rare", Some(3), None, 10), // within one conversation
+        ("common", None, Some(middle), 50),
+        ("rare", None, Some(middle), 40),
+        ("nothing", None, None, 10),
+    ] {
+        let mut query = SearchQuery::new(word).limit(limit as u32);
+        if let Some(p) = partner {
+            query = query.with(p);
+        }
+        if let Some(b) = before {
+            query = query.before(b);
+        }
+        let found = inbox.search(&mut conn, 1, query).unwrap();
+        assert_eq!(
+            ids(&found),
+            expect(word, partner, before, limit),
+            "{word:?} with {partner:?} before {before:?} limit {limit}"
+        );
+    }
+}
+
 backend_suite!(
     flavours:
     send_message_returns_the_stored_row,
@@ -2420,4 +2474,5 @@ backend_suite!(
     a_search_without_a_word_is_an_error,
     search_writes_nothing_and_fires_nothing,
     long_words_and_query_syntax_never_widen_a_search,
+    a_page_of_results_is_the_same_however_many_rows_the_user_has,
 );

@@ -320,6 +320,10 @@ const SEARCH: crate::operations::SearchSql = crate::operations::SearchSql {
     select: "SELECT message_id AS id FROM direct_message_search \
              WHERE MATCH (terms) AGAINST (? IN BOOLEAN MODE) AND message_id + 0 < ? \
              ORDER BY message_id DESC LIMIT ?",
+    recent: Some(
+        "SELECT message_id AS id, terms FROM direct_message_search \
+         WHERE owner_id = ? AND message_id < ? ORDER BY owner_id DESC, message_id DESC LIMIT ?",
+    ),
 };
 
 /// The key of a side's search row: the message and the owner.

@@ -152,6 +152,11 @@ const SEARCH: crate::operations::SearchSql = crate::operations::SearchSql {
     select: "SELECT message_id AS id FROM direct_message_search \
              WHERE terms @@ CAST(? AS tsquery) AND message_id + 0 < ? \
              ORDER BY message_id + 0 DESC LIMIT ?",
+    recent: Some(
+        "SELECT message_id AS id, array_to_string(tsvector_to_array(terms), ' ') AS terms \
+         FROM direct_message_search WHERE owner_id = ? AND message_id < ? \
+         ORDER BY owner_id DESC, message_id DESC LIMIT ?",
+    ),
 };
 
 /// The key of a side's search row: the message and the owner.

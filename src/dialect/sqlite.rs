@@ -141,6 +141,7 @@ const SEARCH: crate::operations::SearchSql = crate::operations::SearchSql {
     delete: "DELETE FROM direct_message_search WHERE rowid = ?",
     select: "SELECT rowid / 2 AS id FROM direct_message_search \
              WHERE direct_message_search MATCH ? AND rowid < ? ORDER BY rowid DESC LIMIT ? + 0",
+    recent: None,
 };
 
 /// The key of a side's search row: its rowid.

@@ -524,16 +524,21 @@ impl Operations for Conn {
         // No cursor and no limit are bound as the widest values: one statement text.
         let before = before.unwrap_or(MessageId::MAX);
         let limit = limit.map_or(i64::MAX, i64::from);
-        let binds = vec![
-            Bind::Text(super::search_match(&terms)),
-            Bind::Int(super::search_below(before)),
-            Bind::Int(limit),
-        ];
-        let hits: Vec<crate::operations::SearchHit> =
-            super::statement(Raw::new(super::SEARCH.select, binds))
-                .load(self)
-                .await?;
-        let ids: Vec<MessageId> = hits.into_iter().map(|hit| hit.id).collect();
+        let ids = match recent_matches(self, user, &terms, before, limit).await? {
+            Some(ids) => ids,
+            None => {
+                let binds = vec![
+                    Bind::Text(super::search_match(&terms)),
+                    Bind::Int(super::search_below(before)),
+                    Bind::Int(limit),
+                ];
+                let hits: Vec<crate::operations::SearchHit> =
+                    super::statement(Raw::new(super::SEARCH.select, binds))
+                        .load(self)
+                        .await?;
+                hits.into_iter().map(|hit| hit.id).collect()
+            }
+        };
         let mut found = Vec::with_capacity(ids.len());
         for ids in ids.chunks(MARK_CHUNK) {
             // Visibility again: a delete between the two statements hides it already.
@@ -576,6 +581,40 @@ impl Operations for Conn {
         })
         .await
     }
+}
+
+/// A page of search results from `user`'s latest index rows alone, when they hold it: a
+/// full page, or every row `user` has below `before`. `None` when the full-text index
+/// must answer (a page bigger than a quarter of the window, a backend whose index cannot
+/// read a user's rows in order, or too few matches among them).
+async fn recent_matches(
+    conn: &mut Conn,
+    user: UserId,
+    terms: &crate::search::Terms,
+    before: MessageId,
+    limit: i64,
+) -> QueryResult<Option<Vec<MessageId>>> {
+    use crate::operations::{SearchRow, RECENT_WINDOW};
+    let Some(sql) = super::SEARCH.recent else {
+        return Ok(None);
+    };
+    if limit > RECENT_WINDOW / 4 {
+        return Ok(None);
+    }
+    let binds = vec![
+        Bind::Int(user),
+        Bind::Int(super::search_below(before)),
+        Bind::Int(RECENT_WINDOW),
+    ];
+    let rows: Vec<SearchRow> = super::statement(Raw::new(sql, binds)).load(conn).await?;
+    let page: Vec<MessageId> = rows
+        .iter()
+        .filter(|row| terms.matches(&row.terms))
+        .map(|row| row.id)
+        .take(usize::try_from(limit).unwrap_or(usize::MAX))
+        .collect();
+    let seen_all = (rows.len() as i64) < RECENT_WINDOW;
+    Ok((page.len() as i64 == limit || seen_all).then_some(page))
 }
 
 /// The two sides of message `m`: owner, partner, and whether it is the recipient's side.
