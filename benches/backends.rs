@@ -20,7 +20,9 @@ use std::cell::RefCell;
 use std::time::Instant;
 
 use diesel::backend::Backend;
-use diesel::connection::{LoadConnection, SimpleConnection};
+use diesel::connection::LoadConnection;
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
+use diesel::connection::SimpleConnection;
 use diesel::deserialize::QueryableByName;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::query_dsl::methods::ExecuteDsl;

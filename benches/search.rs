@@ -16,6 +16,7 @@
 
 use std::time::Instant;
 
+#[cfg(feature = "sqlite")]
 use diesel::connection::SimpleConnection;
 use diesel::Connection;
 use directmessages::{Inbox, InboxConnection, SearchQuery};
