@@ -775,14 +775,6 @@ fn sends_per_second<C>(
     }
 }
 
-fn sizes() -> Vec<u64> {
-    std::env::var("DIRECTMESSAGES_BENCH_SIZES")
-        .unwrap_or_else(|_| "10000,1000000".to_owned())
-        .split(',')
-        .filter_map(|s| s.trim().parse().ok())
-        .collect()
-}
-
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` runs this with no argument.
     if !std::env::args().any(|a| a == "--bench") {
@@ -790,7 +782,7 @@ fn main() {
     }
     println!("| backend | messages | operation | inbox µs | hand-written µs | ratio |");
     println!("|---|---:|---|---:|---:|---:|");
-    for size in sizes() {
+    for size in common::sizes("10000,1000000") {
         #[cfg(feature = "sqlite")]
         {
             let dialect = Dialect {

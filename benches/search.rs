@@ -304,14 +304,6 @@ fn run<C: InboxConnection>(
     }
 }
 
-fn sizes() -> Vec<u64> {
-    std::env::var("DIRECTMESSAGES_BENCH_SIZES")
-        .unwrap_or_else(|_| "10000,1000000,10000000".to_owned())
-        .split(',')
-        .filter_map(|s| s.trim().parse().ok())
-        .collect()
-}
-
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` runs this with no argument.
     if !std::env::args().any(|a| a == "--bench") {
@@ -321,7 +313,7 @@ fn main() {
     let servers_10m = std::env::var("DIRECTMESSAGES_BENCH_SERVERS_10M").is_ok();
     println!("| backend | messages | search | found of matches | p50 µs |");
     println!("|---|---:|---|---:|---:|");
-    for total in sizes() {
+    for total in common::sizes("10000,1000000,10000000") {
         #[cfg(feature = "sqlite")]
         {
             let path =

@@ -3,6 +3,15 @@
 
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 use diesel::connection::SimpleConnection;
+
+/// The table sizes to measure: `DIRECTMESSAGES_BENCH_SIZES`, or `default`, comma-separated.
+pub fn sizes(default: &str) -> Vec<u64> {
+    std::env::var("DIRECTMESSAGES_BENCH_SIZES")
+        .unwrap_or_else(|_| default.to_owned())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect()
+}
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 use diesel::Connection;
 
