@@ -26,6 +26,19 @@ struct DevTools {
 impl DevTools {
     /// Sends `method` (to the page of `session`, if any) and waits for its result.
     async fn call(&mut self, session: Option<&str>, method: &str, params: Value) -> Value {
+        match self.try_call(session, method, params).await {
+            Ok(result) => result,
+            Err(error) => panic!("{method}: {error}"),
+        }
+    }
+
+    /// [`call`](Self::call), with the browser's error as an `Err`.
+    async fn try_call(
+        &mut self,
+        session: Option<&str>,
+        method: &str,
+        params: Value,
+    ) -> Result<Value, Value> {
         self.next_id += 1;
         let id = self.next_id;
         let mut command = json!({"id": id, "method": method, "params": params});
@@ -45,8 +58,10 @@ impl DevTools {
             let Frame::Text(text) = frame else { continue };
             let reply: Value = serde_json::from_str(&text).expect("JSON from the browser");
             if reply["id"] == json!(id) {
-                assert!(reply.get("error").is_none(), "{method}: {reply}");
-                return reply["result"].clone();
+                return match reply.get("error") {
+                    Some(error) => Err(error.clone()),
+                    None => Ok(reply["result"].clone()),
+                };
             }
         }
     }
@@ -85,18 +100,34 @@ impl DevTools {
         result["result"]["value"].clone()
     }
 
-    /// Waits until `condition` is true in the page.
+    /// The value of `expression` in the page, or `None` while it throws or the page is
+    /// still loading.
+    async fn try_eval(&mut self, session: &str, expression: &str) -> Option<Value> {
+        let params = json!({"expression": expression, "awaitPromise": true, "returnByValue": true});
+        let result = self
+            .try_call(Some(session), "Runtime.evaluate", params)
+            .await
+            .ok()?;
+        if result.get("exceptionDetails").is_some() {
+            return None;
+        }
+        Some(result["result"]["value"].clone())
+    }
+
+    /// Waits until `condition` is true in the page (a page still loading, or a condition
+    /// that throws, is not there yet).
     async fn wait_for(&mut self, session: &str, what: &str, condition: &str) {
         let start = Instant::now();
         loop {
-            if self.eval(session, condition).await == json!(true) {
+            if self.try_eval(session, condition).await == Some(json!(true)) {
                 return;
             }
-            let page = self.eval(session, "document.body.innerText").await;
-            assert!(
-                start.elapsed() < Duration::from_secs(15),
-                "waited 15 s for {what}; the page shows:\n{page}"
-            );
+            if start.elapsed() > Duration::from_secs(15) {
+                let page = self
+                    .try_eval(session, "document.body ? document.body.innerText : ''")
+                    .await;
+                panic!("waited 15 s for {what}; the page shows:\n{page:?}");
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
