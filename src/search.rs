@@ -183,15 +183,16 @@ fn partner_term(owner: UserId, partner: UserId) -> String {
     format!("{}y{:x}", owner_prefix(owner), partner as u64)
 }
 
-/// The terms `owner`'s copy of a message with `partner` holding `content` is found by.
-pub(crate) fn document(owner: UserId, partner: UserId, content: &str) -> Vec<String> {
+/// The terms `owner`'s copy of a message with `partner` holding `content` is found by,
+/// separated by spaces: the form every backend's index row is written from.
+pub(crate) fn document(owner: UserId, partner: UserId, content: &str) -> String {
     let prefix = owner_prefix(owner);
     let mut terms: Vec<String> = words(content)
         .iter()
         .filter_map(|word| word_term(&prefix, word))
         .collect();
     terms.push(partner_term(owner, partner));
-    terms
+    terms.join(" ")
 }
 
 /// A search as terms of the index: every one of `prefixes` must start a term of the
@@ -370,11 +371,14 @@ mod tests {
     fn an_owners_terms_never_start_anothers() {
         let a = document(1, 2, "lunch");
         let b = document(0x1a, 2, "lunch");
-        assert_eq!(a, ["1xlunch", "1y2"]);
+        assert_eq!(a, "1xlunch 1y2");
         assert!(b
-            .iter()
+            .split(' ')
             .all(|t| !t.starts_with("1x") && !t.starts_with("1y")));
-        assert_eq!(document(-1, 2, "a")[0], "ffffffffffffffffxa");
+        assert_eq!(
+            document(-1, 2, "a"),
+            "ffffffffffffffffxa ffffffffffffffffy2"
+        );
     }
 
     #[test]

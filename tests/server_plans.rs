@@ -109,13 +109,6 @@ fn bind_literal(value: &str) -> (&'static str, String) {
         ("bigint", value.to_owned())
     } else if value == "true" || value == "false" {
         ("boolean", value.to_owned())
-    } else if value.starts_with("[\"") {
-        // Search terms: double quotes to single.
-        let items = value
-            .trim_matches(['[', ']'])
-            .replace('\'', "''")
-            .replace('"', "'");
-        ("text[]", format!("ARRAY[{items}]::text[]"))
     } else if value.starts_with('[') {
         ("bigint[]", format!("ARRAY{value}::bigint[]"))
     } else if let Some(text) = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {

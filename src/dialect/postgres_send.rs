@@ -3,7 +3,7 @@
 
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{Array, BigInt, Bool, Nullable, Text};
+use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 use diesel::QueryResult;
 
 use crate::schema::sql_types::UtcDateTime;
@@ -28,7 +28,7 @@ pub(crate) struct SendToConversation<'a> {
     content: &'a str,
     now: UtcTimestamp,
     /// The search terms of the sender's side, then the recipient's.
-    terms: [Vec<String>; 2],
+    terms: [String; 2],
 }
 
 impl<'a> SendToConversation<'a> {
@@ -96,17 +96,18 @@ impl QueryFragment<Pg> for SendToConversation<'_> {
         out.push_sql(
             ", c.last_sent_at) FROM c WHERE NOT c.blocked RETURNING id, sent_at), \
              s AS (INSERT INTO direct_message_search (message_id, owner_id, terms) \
-             SELECT m.id, v.owner_id, array_to_tsvector(v.terms) FROM m, (VALUES (",
+             SELECT m.id, v.owner_id, array_to_tsvector(string_to_array(v.terms, ' ')) \
+             FROM m, (VALUES (",
         );
         out.push_bind_param::<BigInt, _>(&self.sender)?;
         out.push_sql(", ");
-        out.push_bind_param::<Array<Text>, _>(&self.terms[0])?;
-        out.push_sql("::text[]), (");
+        out.push_bind_param::<Text, _>(&self.terms[0])?;
+        out.push_sql("), (");
         out.push_bind_param::<BigInt, _>(&self.recipient)?;
         out.push_sql(", ");
-        out.push_bind_param::<Array<Text>, _>(&self.terms[1])?;
+        out.push_bind_param::<Text, _>(&self.terms[1])?;
         out.push_sql(
-            "::text[])) AS v (owner_id, terms)), \
+            ")) AS v (owner_id, terms)), \
              u AS (UPDATE direct_message_conversations SET last_message_id = m.id, \
              last_sent_at = m.sent_at, archived = false, unread_count = unread_count \
              + CASE WHEN owner_id = ",

@@ -630,9 +630,9 @@ async fn index_message(conn: &mut Conn, m: &Message) -> QueryResult<()> {
     let mut binds = Vec::with_capacity(6);
     for (owner, partner, recipient_side) in sides(m) {
         binds.extend(super::search_key(m.id, owner, recipient_side));
-        binds.push(Bind::Text(
-            crate::search::document(owner, partner, &m.content).join(" "),
-        ));
+        binds.push(Bind::Text(crate::search::document(
+            owner, partner, &m.content,
+        )));
     }
     super::statement(Raw::new(super::SEARCH.insert, binds))
         .execute(conn)
@@ -644,9 +644,9 @@ async fn index_message(conn: &mut Conn, m: &Message) -> QueryResult<()> {
 /// (a side's row is gone once it deleted the message).
 async fn reindex_message(conn: &mut Conn, m: &Message) -> QueryResult<()> {
     for (owner, partner, recipient_side) in sides(m) {
-        let mut binds = vec![Bind::Text(
-            crate::search::document(owner, partner, &m.content).join(" "),
-        )];
+        let mut binds = vec![Bind::Text(crate::search::document(
+            owner, partner, &m.content,
+        ))];
         binds.extend(super::search_key(m.id, owner, recipient_side));
         super::statement(Raw::new(super::SEARCH.update, binds))
             .execute(conn)
