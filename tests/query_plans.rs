@@ -179,3 +179,104 @@ fn no_read_binds_a_bare_limit() {
         );
     }
 }
+
+/// The handle of the last SQLite connection opened on this thread, recorded by an
+/// automatic extension: Diesel does not hand out its raw connection, and this test reads
+/// the counters of the statements it keeps prepared.
+mod handle {
+    use std::cell::Cell;
+    use std::sync::Once;
+
+    use libsqlite3_sys as ffi;
+
+    thread_local! {
+        static LAST: Cell<*mut ffi::sqlite3> = const { Cell::new(std::ptr::null_mut()) };
+    }
+
+    unsafe extern "C" fn record(
+        db: *mut ffi::sqlite3,
+        _: *mut *mut std::os::raw::c_char,
+        _: *const ffi::sqlite3_api_routines,
+    ) -> std::os::raw::c_int {
+        LAST.with(|last| last.set(db));
+        ffi::SQLITE_OK
+    }
+
+    /// Records every connection opened from now on.
+    pub fn record_connections() {
+        static REGISTER: Once = Once::new();
+        REGISTER.call_once(|| {
+            // SAFETY: `record` has the signature SQLite calls an extension's entry point with.
+            let rc = unsafe { ffi::sqlite3_auto_extension(Some(record)) };
+            assert_eq!(rc, ffi::SQLITE_OK);
+        });
+    }
+
+    /// The last connection this thread opened.
+    pub fn last() -> *mut ffi::sqlite3 {
+        LAST.with(Cell::get)
+    }
+
+    /// Each statement prepared on `db`: its text, and how often SQLite compiled it again
+    /// since the last call (which resets the counts).
+    ///
+    /// # Safety
+    /// `db` is an open connection, used by no other thread during the call.
+    pub unsafe fn recompiled(db: *mut ffi::sqlite3) -> Vec<(String, i32)> {
+        let mut out = Vec::new();
+        let mut stmt = unsafe { ffi::sqlite3_next_stmt(db, std::ptr::null_mut()) };
+        while !stmt.is_null() {
+            let sql = unsafe { std::ffi::CStr::from_ptr(ffi::sqlite3_sql(stmt)) };
+            let count =
+                unsafe { ffi::sqlite3_stmt_status(stmt, ffi::SQLITE_STMTSTATUS_REPREPARE, 1) };
+            out.push((sql.to_string_lossy().into_owned(), count));
+            stmt = unsafe { ffi::sqlite3_next_stmt(db, stmt) };
+        }
+        out
+    }
+}
+
+/// After `ANALYZE` (or a `PRAGMA optimize` that runs it), SQLite built with STAT4, as the
+/// bundled library is, reads the values bound against an indexed column while it plans,
+/// and then compiles the statement again after every new binding: every call would pay
+/// a parse and a plan, up to half of a small read. The inbox binds what it compares with
+/// an index as `? + 0`, which the planner does not read, so the statements Diesel keeps
+/// prepared are reused as they are, call after call.
+#[test]
+fn no_prepared_statement_is_compiled_again_after_analyze() {
+    handle::record_connections();
+    let mut conn = SqliteConnection::establish(":memory:").unwrap();
+    let db = handle::last();
+    assert!(!db.is_null());
+    directmessages::run_migrations(&mut conn).unwrap();
+    let inbox = Inbox::new();
+    for i in 0..300 {
+        let (s, r) = (1 + i % 17, 20 + i % 13);
+        inbox.send_message(&mut conn, s, r, "filler").unwrap();
+    }
+    diesel::sql_query("ANALYZE").execute(&mut conn).unwrap();
+    // The first round prepares what is new and recompiles what `ANALYZE` made stale.
+    exercise(&inbox, &mut conn);
+    // SAFETY: `db` is `conn`'s handle, open and used by this thread only.
+    unsafe { handle::recompiled(db) };
+
+    exercise(&inbox, &mut conn);
+    // SAFETY: as above.
+    let statements = unsafe { handle::recompiled(db) };
+    // FTS5 prepares statements of its own on its shadow tables (`'main'.'…_idx'`), and
+    // `ANALYZE` gives those tables statistics too: not the inbox's text to change.
+    let statements: Vec<(String, i32)> = statements
+        .into_iter()
+        .filter(|(sql, _)| !sql.contains("'main'."))
+        .collect();
+    assert!(
+        statements.len() >= 25,
+        "only {} statements are kept prepared",
+        statements.len()
+    );
+    let recompiled: Vec<&(String, i32)> = statements.iter().filter(|(_, n)| *n > 0).collect();
+    assert!(
+        recompiled.is_empty(),
+        "compiled again on a new binding:\n{recompiled:#?}"
+    );
+}

@@ -19,16 +19,18 @@ mod sqlite_pool;
 #[cfg(all(feature = "sqlite", feature = "r2d2"))]
 pub use sqlite_pool::SqliteCustomizer;
 
-// SQLite would compile a statement again for each value bound to a bare `LIMIT ?`
-// (see `Limited`); the other backends take the count as it is.
+// SQLite would compile a statement again for each value bound to a bare `LIMIT ?`, or
+// (with statistics) compared with an indexed column (see `Limited` and `Key`); the other
+// backends take the values as they are.
 #[cfg(feature = "sqlite")]
-impl crate::operations::LimitSyntax for diesel::sqlite::Sqlite {
-    const AFTER: &'static str = " + 0";
+impl crate::operations::BindSyntax for diesel::sqlite::Sqlite {
+    const LIMIT_AFTER: &'static str = " + 0";
+    const KEY_AFTER: &'static str = " + 0";
 }
 #[cfg(feature = "postgres")]
-impl crate::operations::LimitSyntax for diesel::pg::Pg {}
+impl crate::operations::BindSyntax for diesel::pg::Pg {}
 #[cfg(feature = "mysql")]
-impl crate::operations::LimitSyntax for diesel::mysql::Mysql {}
+impl crate::operations::BindSyntax for diesel::mysql::Mysql {}
 
 /// The hooks of the backends with `RETURNING` (SQLite 3.35+ and PostgreSQL): an insert
 /// and a guarded mark-read return their rows from the statement itself.

@@ -48,6 +48,8 @@ pub(crate) fn conversation_key(a: UserId, b: UserId) -> (UserId, UserId) {
 /// Messages of the conversation `(lo, hi)`: one range of `direct_messages_conversation`.
 #[diesel::dsl::auto_type]
 pub(crate) fn in_conversation(lo: UserId, hi: UserId) -> _ {
+    let lo: Key<diesel::sql_types::BigInt, UserId> = key(lo);
+    let hi: Key<diesel::sql_types::BigInt, UserId> = key(hi);
     dm::user_lo.eq(lo).and(dm::user_hi.eq(hi))
 }
 
@@ -102,23 +104,28 @@ pub(crate) fn unread_of(user: UserId) -> _ {
     let sender_blocked = blocks::blocker_id
         .eq(dm::recipient_id)
         .and(blocks::blocked_id.eq(dm::sender_id));
+    let user: Key<diesel::sql_types::BigInt, UserId> = key(user);
+    let kept: Key<diesel::sql_types::Bool, bool> = key(false);
     dm::table
         .left_join(blocks::table.on(sender_blocked))
         .filter(dm::recipient_id.eq(user))
         .filter(dm::read_at.is_null())
-        .filter(dm::deleted_by_recipient.eq(false))
+        .filter(dm::deleted_by_recipient.eq(kept))
         .filter(blocks::blocker_id.nullable().is_null())
 }
 
-/// How a backend writes `LIMIT` with a bound count: the text around the parameter.
-pub(crate) trait LimitSyntax: diesel::backend::Backend {
-    /// What comes before the parameter.
-    const BEFORE: &'static str = " LIMIT ";
+/// How a backend writes what a statement binds where the planner could read it: a
+/// `LIMIT` count ([`Limited`]) and a value compared with an indexed column ([`Key`]).
+pub(crate) trait BindSyntax: diesel::backend::Backend {
+    /// What comes before a `LIMIT`'s parameter.
+    const LIMIT_BEFORE: &'static str = " LIMIT ";
     /// What comes after it.
-    const AFTER: &'static str = "";
+    const LIMIT_AFTER: &'static str = "";
+    /// What comes after a [`Key`]'s parameter.
+    const KEY_AFTER: &'static str = "";
 }
 
-/// `query`, then `LIMIT n` when there is an `n`, in the form [`LimitSyntax`] gives.
+/// `query`, then `LIMIT n` when there is an `n`, in the form [`BindSyntax`] gives.
 ///
 /// SQLite (since 3.47) plans a `LIMIT ?` for the value bound to it, which marks the
 /// prepared statement to be compiled again after every new binding: each page cost a
@@ -153,7 +160,7 @@ impl<Q> diesel::query_builder::QueryId for Limited<Q> {
 
 impl<Q, DB> diesel::query_builder::QueryFragment<DB> for Limited<Q>
 where
-    DB: LimitSyntax + diesel::sql_types::HasSqlType<diesel::sql_types::BigInt>,
+    DB: BindSyntax + diesel::sql_types::HasSqlType<diesel::sql_types::BigInt>,
     Q: diesel::query_builder::QueryFragment<DB>,
     i64: diesel::serialize::ToSql<diesel::sql_types::BigInt, DB>,
 {
@@ -163,15 +170,76 @@ where
     ) -> QueryResult<()> {
         self.query.walk_ast(out.reborrow())?;
         if let Some(limit) = &self.limit {
-            out.push_sql(DB::BEFORE);
+            out.push_sql(DB::LIMIT_BEFORE);
             out.push_bind_param::<diesel::sql_types::BigInt, _>(limit)?;
-            out.push_sql(DB::AFTER);
+            out.push_sql(DB::LIMIT_AFTER);
         }
         Ok(())
     }
 }
 
 impl<Q, C> diesel::RunQueryDsl<C> for Limited<Q> {}
+
+/// A value a statement compares with an indexed column, bound in the form [`BindSyntax`]
+/// gives: on SQLite `? + 0`.
+///
+/// Once a host runs `ANALYZE` (or a `PRAGMA optimize` that runs it), SQLite built with
+/// STAT4, as the bundled library is, reads the value bound against an indexed column while
+/// it plans, and marks the prepared statement to be compiled again after every new
+/// binding: every call paid a parse and a plan, half of the inbox screen's time. An
+/// expression around the parameter is not read, so the statement Diesel keeps prepared
+/// is reused as it is; the plan is the one the table's statistics give for any value.
+/// `tests/query_plans.rs` counts the recompilations.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Key<ST, T> {
+    value: T,
+    sql_type: PhantomData<ST>,
+}
+
+/// `value` as a [`Key`] of SQL type `ST`, inferred from the column it is compared with.
+pub(crate) fn key<ST, T>(value: T) -> Key<ST, T> {
+    Key {
+        value,
+        sql_type: PhantomData,
+    }
+}
+
+impl<ST, T> diesel::Expression for Key<ST, T>
+where
+    ST: diesel::sql_types::SqlType + diesel::expression::TypedExpressionType,
+{
+    type SqlType = ST;
+}
+
+impl<ST, T, QS> diesel::AppearsOnTable<QS> for Key<ST, T> where Self: diesel::Expression {}
+
+impl<ST, T, QS> diesel::SelectableExpression<QS> for Key<ST, T> where Self: diesel::Expression {}
+
+impl<ST, T, GB> diesel::expression::ValidGrouping<GB> for Key<ST, T> {
+    type IsAggregate = diesel::expression::is_aggregate::Never;
+}
+
+// The text does not depend on the value: one cache entry per statement shape, as a plain
+// bound value has.
+impl<ST: 'static, T> diesel::query_builder::QueryId for Key<ST, T> {
+    type QueryId = Key<ST, ()>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl<ST, T, DB> diesel::query_builder::QueryFragment<DB> for Key<ST, T>
+where
+    DB: BindSyntax + diesel::sql_types::HasSqlType<ST>,
+    T: diesel::serialize::ToSql<ST, DB>,
+{
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
+    ) -> QueryResult<()> {
+        out.push_bind_param::<ST, T>(&self.value)?;
+        out.push_sql(DB::KEY_AFTER);
+        Ok(())
+    }
+}
 
 /// A statement whose text is the same on every call, kept in the connection's
 /// prepared-statement cache (keyed by that text) where Diesel would prepare it afresh:
@@ -275,9 +343,8 @@ impl<T, DB: diesel::backend::Backend> MarkFilter<DB> for T where
 /// Unread, and not deleted by its recipient: what every mark-read also requires.
 #[diesel::dsl::auto_type]
 pub(crate) fn markable() -> _ {
-    dm::read_at
-        .is_null()
-        .and(dm::deleted_by_recipient.eq(false))
+    let kept: Key<diesel::sql_types::Bool, bool> = key(false);
+    dm::read_at.is_null().and(dm::deleted_by_recipient.eq(kept))
 }
 
 /// Which unread messages a mark-read applies to. Every scope also requires the message

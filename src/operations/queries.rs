@@ -21,10 +21,10 @@ use super::execution::RunQueryDsl;
 use super::Conn;
 use crate::message::{NewMessage, StoredMessage};
 use crate::operations::{
-    authorize, conversation_key, has_unread, in_conversation, markable, may_change, newest_first,
-    oldest_first, partner_blocked, unread_of, visible_in_own_conversation, Bind, Body, Cached,
-    ConversationFlag, ConversationPage, Limited, Marked, MessageRead, Operations, Raw, ReadScope,
-    Sent, MARK_CHUNK,
+    authorize, conversation_key, has_unread, in_conversation, key, markable, may_change,
+    newest_first, oldest_first, partner_blocked, unread_of, visible_in_own_conversation, Bind,
+    Body, Cached, ConversationFlag, ConversationPage, Limited, Marked, MessageRead, Operations,
+    Raw, ReadScope, Sent, MARK_CHUNK,
 };
 use crate::schema::direct_message_blocks as blocks;
 use crate::schema::direct_message_conversations as conv;
@@ -166,7 +166,7 @@ impl Operations for Conn {
     async fn unread_count(&mut self, user: UserId) -> QueryResult<i64> {
         let counts: Vec<i64> = super::statement(Cached(
             conv::table
-                .filter(conv::owner_id.eq(user))
+                .filter(conv::owner_id.eq(key(user)))
                 .filter(has_unread())
                 .filter(diesel::dsl::not(diesel::dsl::exists(
                     blocks::table.filter(partner_blocked()),
@@ -181,7 +181,7 @@ impl Operations for Conn {
     async fn partners(&mut self, user: UserId) -> QueryResult<Vec<UserId>> {
         super::statement(
             conv::table
-                .filter(conv::owner_id.eq(user))
+                .filter(conv::owner_id.eq(key(user)))
                 .filter(conv::last_message_id.is_not_null())
                 .order(conv::last_message_id.desc())
                 .select(conv::partner_id),
@@ -203,10 +203,10 @@ impl Operations for Conn {
             .select(Message::as_select())
             .into_boxed();
         if let Some(before) = query.before {
-            select = select.filter(dm::id.lt(before));
+            select = select.filter(dm::id.lt(key(before)));
         }
         if let Some(after) = query.after {
-            select = select.filter(dm::id.gt(after));
+            select = select.filter(dm::id.gt(key(after)));
         }
         select = if query.reversed {
             select.order(newest_first())
@@ -285,8 +285,8 @@ impl Operations for Conn {
         let mut select = conv::table
             .inner_join(dm::table.on(conv::last_message_id.eq(dm::id.nullable())))
             .left_join(blocks::table.on(partner_blocked()))
-            .filter(conv::owner_id.eq(user))
-            .filter(conv::archived.eq(query.archived))
+            .filter(conv::owner_id.eq(key(user)))
+            .filter(conv::archived.eq(key(query.archived)))
             .order(conv::last_message_id.desc())
             .select((
                 conv::partner_id,
@@ -297,7 +297,7 @@ impl Operations for Conn {
             ))
             .into_boxed();
         if let Some(before) = query.before {
-            select = select.filter(conv::last_message_id.lt(before));
+            select = select.filter(conv::last_message_id.lt(key(before)));
         }
         let rows: Vec<(UserId, Message, i64, bool, bool)> =
             super::statement(Limited::new(select, query.limit))
@@ -561,18 +561,25 @@ impl Operations for Conn {
         super::write_transaction(self, |conn| {
             Body::new(async move {
                 let messages = super::statement(diesel::delete(
-                    dm::table.filter(dm::user_lo.eq(user).or(dm::user_hi.eq(user))),
+                    dm::table.filter(dm::user_lo.eq(key(user)).or(dm::user_hi.eq(key(user)))),
                 ))
                 .execute(conn)
                 .await?;
                 super::statement(diesel::delete(
-                    conv::table.filter(conv::owner_id.eq(user).or(conv::partner_id.eq(user))),
+                    conv::table.filter(
+                        conv::owner_id
+                            .eq(key(user))
+                            .or(conv::partner_id.eq(key(user))),
+                    ),
                 ))
                 .execute(conn)
                 .await?;
                 super::statement(diesel::delete(
-                    blocks::table
-                        .filter(blocks::blocker_id.eq(user).or(blocks::blocked_id.eq(user))),
+                    blocks::table.filter(
+                        blocks::blocker_id
+                            .eq(key(user))
+                            .or(blocks::blocked_id.eq(key(user))),
+                    ),
                 ))
                 .execute(conn)
                 .await?;
@@ -776,7 +783,7 @@ async fn mark_read_and_count(conn: &mut Conn, scope: ReadScope<'_>) -> QueryResu
         }
         ReadScope::Messages { reader, ids } => {
             let filter = dm::recipient_id
-                .eq(reader)
+                .eq(key(reader))
                 .and(dm::id.eq_any(ids.to_vec()))
                 .and(markable());
             // `IN (…)` of as many ids as there are, on SQLite: a text per length.
@@ -784,8 +791,8 @@ async fn mark_read_and_count(conn: &mut Conn, scope: ReadScope<'_>) -> QueryResu
         }
         ReadScope::From { reader, partner } => {
             let filter = dm::recipient_id
-                .eq(reader)
-                .and(dm::sender_id.eq(partner))
+                .eq(key(reader))
+                .and(dm::sender_id.eq(key(partner)))
                 .and(markable());
             super::mark_read_returning(conn, filter, at, true).await?
         }
