@@ -49,7 +49,7 @@ macro_rules! returning_hooks {
         }
 
         /// Lowers the unread counter of `side`'s conversation row by `n`; whether its
-        /// owner muted it.
+        /// owner muted it (read by the same statement, whether or not `_read_muted`).
         ///
         /// This and `set_latest_message` are loaded through `RETURNING` (which also
         /// reads the flag): Diesel keeps a statement it executes (rather than loads)
@@ -59,6 +59,7 @@ macro_rules! returning_hooks {
             conn: &mut Conn,
             side: (UserId, UserId),
             n: i64,
+            _read_muted: bool,
         ) -> QueryResult<bool> {
             let muted: Vec<bool> = statement(crate::operations::Cached(
                 diesel::update(conv::table.find(side))
@@ -125,22 +126,27 @@ macro_rules! returning_hooks {
         }
 
         /// Marks read the messages `filter` selects and returns exactly the ones it
-        /// changed; kept prepared when `fixed_text` (see `Cached`).
+        /// changed; kept prepared when `fixed_text` (see `Cached`). Whether their
+        /// recipient muted the conversation is left to `lower_unread`, whose statement
+        /// returns it.
         async fn mark_read_returning(
             conn: &mut Conn,
             filter: impl MarkFilter<Backend>,
             at: DateTime<Utc>,
             fixed_text: bool,
-        ) -> QueryResult<Vec<Message>> {
+        ) -> QueryResult<(Vec<Message>, Option<bool>)> {
             let update = diesel::update(dm::table.filter(filter))
                 .set(dm::read_at.eq(UtcTimestamp(at)))
                 .returning(Message::as_returning());
             if fixed_text {
-                statement(crate::operations::Cached(update))
-                    .load(conn)
-                    .await
+                Ok((
+                    statement(crate::operations::Cached(update))
+                        .load(conn)
+                        .await?,
+                    None,
+                ))
             } else {
-                statement(update).load(conn).await
+                Ok((statement(update).load(conn).await?, None))
             }
         }
     };

@@ -113,7 +113,7 @@ where
     execution::status(conn).set_in_error();
     let mut begun = Ok(());
     for sql in BEGIN {
-        begun = execution::batch_execute(conn, sql).await;
+        begun = control(conn, sql).await;
         if begun.is_err() {
             break;
         }
@@ -121,7 +121,7 @@ where
     let result = match begun {
         Ok(()) => {
             *execution::status(conn) = Default::default();
-            match execution::begin_with(conn, GUARD).await {
+            match open_guard(conn).await {
                 Ok(()) => match f(conn).await {
                     Ok(value) => commit_guarded(conn).await.map(|()| value),
                     Err(e) => Err(explain_failure(conn, e).await),
@@ -136,6 +136,36 @@ where
     let first: &[&str] = if result.is_ok() { &[] } else { &ROLLBACK };
     transactions::end_transaction(conn, first, &ROLLBACK).await;
     result
+}
+
+/// Sends one statement of the guarded transaction's control (no binds, no result) in the
+/// fewest round trips the flavour allows: prepared where Diesel's blocking connection
+/// would wrap a batch in switching multi-statement support on and off (three round trips
+/// where a statement prepared, executed and closed costs two), as one query on the async
+/// connection. Either way it is one statement, never a batch (see [`BEGIN`]).
+async fn control(conn: &mut Conn, sql: &'static str) -> QueryResult<()> {
+    if execution::PREPARED_CONTROL {
+        diesel::sql_query(sql).execute(conn).await.map(drop)
+    } else {
+        execution::batch_execute(conn, sql).await
+    }
+}
+
+/// Takes the [`GUARD`] savepoint, which opens the transaction, and records it in the
+/// connection's transaction status (as `begin_with` does, with the savepoint sent by
+/// [`control`]).
+async fn open_guard(conn: &mut Conn) -> QueryResult<()> {
+    if !execution::PREPARED_CONTROL {
+        return execution::begin_with(conn, GUARD).await;
+    }
+    control(conn, GUARD).await?;
+    match execution::status(conn) {
+        diesel::connection::TransactionManagerStatus::Valid(status) => status
+            .change_transaction_depth(diesel::connection::TransactionDepthChange::IncreaseDepth),
+        diesel::connection::TransactionManagerStatus::InError => {
+            Err(diesel::result::Error::BrokenTransactionManager)
+        }
+    }
 }
 
 /// The error to report for a failed body: when the transaction is no longer the one
@@ -168,9 +198,7 @@ fn transaction_lost(cause: &diesel::result::Error) -> Error {
 /// (1213 on the blocking client; the async client's is recognized by its message) and is
 /// retried.
 async fn commit_guarded(conn: &mut Conn) -> Result<()> {
-    if let Err(lost) =
-        execution::batch_execute(conn, "RELEASE SAVEPOINT directmessages_guard").await
-    {
+    if let Err(lost) = control(conn, "RELEASE SAVEPOINT directmessages_guard").await {
         return Err(transaction_lost(&lost));
     }
     // Turning autocommit back on commits the transaction: one round trip for both.
@@ -261,17 +289,19 @@ async fn messages_by_id(conn: &mut Conn, ids: &[MessageId]) -> QueryResult<Vec<M
     .await
 }
 
-/// Marks read the messages `filter` selects and returns exactly the ones it changed: the
-/// rows are locked first, so the UPDATE changes exactly the ones read; ids are bound in
-/// chunks, however many messages a flooded user has. (The ids come from the unread index
-/// alone: a locking read of whole rows drew MariaDB into reading the whole table for a
-/// flooded user. Every statement is prepared afresh here, whatever its text.)
+/// Marks read the messages `filter` selects and returns exactly the ones it changed, and
+/// whether their recipient muted the conversation: the rows are locked first, so the
+/// UPDATE changes exactly the ones read; ids are bound in chunks, however many messages a
+/// flooded user has; the rows are read back with their conversation row's mute, which
+/// spares `lower_unread` a statement (no `RETURNING` here). (The ids come from the unread
+/// index alone: a locking read of whole rows drew MariaDB into reading the whole table
+/// for a flooded user. Every statement is prepared afresh here, whatever its text.)
 async fn mark_read_returning(
     conn: &mut Conn,
     filter: impl MarkFilter<Backend>,
     at: DateTime<Utc>,
     _fixed_text: bool,
-) -> QueryResult<Vec<Message>> {
+) -> QueryResult<(Vec<Message>, Option<bool>)> {
     let ids: Vec<MessageId> = statement(
         dm::table
             .filter(filter)
@@ -282,6 +312,7 @@ async fn mark_read_returning(
     .load(conn)
     .await?;
     let mut marked = Vec::with_capacity(ids.len());
+    let mut muted = false;
     for chunk in ids.chunks(MARK_CHUNK) {
         statement(
             diesel::update(dm::table.filter(dm::id.eq_any(chunk)))
@@ -289,9 +320,23 @@ async fn mark_read_returning(
         )
         .execute(conn)
         .await?;
-        marked.extend(messages_by_id(conn, chunk).await?);
+        let recipient_side = conv::owner_id
+            .eq(dm::recipient_id)
+            .and(conv::partner_id.eq(dm::sender_id));
+        let rows: Vec<(Message, Option<bool>)> = statement(
+            dm::table
+                .left_join(conv::table.on(recipient_side))
+                .filter(dm::id.eq_any(chunk))
+                .select((Message::as_select(), conv::muted.nullable())),
+        )
+        .load(conn)
+        .await?;
+        for (message, side_muted) in rows {
+            muted |= side_muted == Some(true);
+            marked.push(message);
+        }
     }
-    Ok(marked)
+    Ok((marked, Some(muted)))
 }
 
 /// The message as last committed: a locking read sees it even inside a caller's
@@ -379,13 +424,22 @@ impl<Q: QueryFragment<Backend>> QueryFragment<Backend> for Fresh<Q> {
 impl<Q, C> diesel::RunQueryDsl<C> for Fresh<Q> {}
 
 /// Lowers the unread counter of `side`'s conversation row by `n`; whether its owner muted
-/// it (read after, in the same transaction: no `RETURNING` here).
-async fn lower_unread(conn: &mut Conn, side: (UserId, UserId), n: i64) -> QueryResult<bool> {
+/// it when `read_muted` (read after, in the same transaction: no `RETURNING` here), else
+/// `false`.
+async fn lower_unread(
+    conn: &mut Conn,
+    side: (UserId, UserId),
+    n: i64,
+    read_muted: bool,
+) -> QueryResult<bool> {
     statement(
         diesel::update(conv::table.find(side)).set(conv::unread_count.eq(conv::unread_count - n)),
     )
     .execute(conn)
     .await?;
+    if !read_muted {
+        return Ok(false);
+    }
     muted(conn, side).await
 }
 

@@ -43,6 +43,11 @@ pub(crate) async fn batch_execute<C: Conn>(conn: &mut C, sql: &str) -> QueryResu
     diesel_async::SimpleAsyncConnection::batch_execute(conn, sql).await
 }
 
+/// Whether MySQL's transaction control is cheaper prepared than sent as a batch: no here,
+/// where a batch is one query, one round trip.
+#[cfg_attr(not(feature = "mysql"), allow(dead_code))]
+pub(crate) const PREPARED_CONTROL: bool = false;
+
 /// Whether a caller can abandon an operation halfway: yes, by dropping its future.
 #[cfg_attr(not(feature = "postgres"), allow(dead_code))] // read by PostgreSQL's send
 pub(crate) const CANCELLABLE: bool = true;

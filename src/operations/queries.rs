@@ -427,7 +427,8 @@ impl Operations for Conn {
                     .ok_or(Error::MessageNotFound(id))?;
                 reindex_message(conn, &message).await?;
                 // Lowering by 0 locks the recipient's row and reads its mute.
-                let muted = super::lower_unread(conn, (message.recipient_id, editor), 0).await?;
+                let muted =
+                    super::lower_unread(conn, (message.recipient_id, editor), 0, true).await?;
                 Ok(Sent { message, muted })
             })
         })
@@ -453,7 +454,7 @@ impl Operations for Conn {
                 let seen_by_recipient = !gone.deleted_by_recipient;
                 // Lowering by 0 still locks the recipient's row and reads its mute.
                 let lost = i64::from(seen_by_recipient && message.is_unread());
-                let muted = super::lower_unread(conn, (recipient, sender), lost).await?;
+                let muted = super::lower_unread(conn, (recipient, sender), lost, true).await?;
                 refresh_latest(conn, sender, recipient).await?;
                 if seen_by_recipient {
                     refresh_latest(conn, recipient, sender).await?;
@@ -777,7 +778,7 @@ async fn find_changeable(
 /// Marks read what `scope` selects and keeps the unread counters in step.
 async fn mark_read_and_count(conn: &mut Conn, scope: ReadScope<'_>) -> QueryResult<Marked> {
     let at = crate::timestamp::now();
-    let mut marked = match scope {
+    let (mut marked, known_muted) = match scope {
         ReadScope::Message(id) => {
             super::mark_read_returning(conn, dm::id.eq(id).and(markable()), at, true).await?
         }
@@ -803,9 +804,10 @@ async fn mark_read_and_count(conn: &mut Conn, scope: ReadScope<'_>) -> QueryResu
         *per_side.entry((m.recipient_id, m.sender_id)).or_default() += 1;
     }
     // One side in practice (every scope reads one recipient's messages from one sender).
-    let mut muted = false;
+    // Where the mark read the flag with the rows, the counter's update need not.
+    let mut muted = known_muted.unwrap_or(false);
     for (side, n) in per_side {
-        muted |= super::lower_unread(conn, side, n).await?;
+        muted |= super::lower_unread(conn, side, n, known_muted.is_none()).await?;
     }
     Ok(Marked {
         messages: marked,
