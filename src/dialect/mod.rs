@@ -125,6 +125,17 @@ macro_rules! returning_hooks {
             .optional()
         }
 
+        /// Marks message `id` read if it is unread and its recipient still sees it; the
+        /// message if it changed (see `mark_read_returning`).
+        async fn mark_one_read(
+            conn: &mut Conn,
+            id: MessageId,
+            at: DateTime<Utc>,
+        ) -> QueryResult<(Vec<Message>, Option<bool>)> {
+            let filter = dm::id.eq(id).and(crate::operations::markable());
+            mark_read_returning(conn, filter, at, true).await
+        }
+
         /// Marks read the messages `filter` selects and returns exactly the ones it
         /// changed; kept prepared when `fixed_text` (see `Cached`). Whether their
         /// recipient muted the conversation is left to `lower_unread`, whose statement

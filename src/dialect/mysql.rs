@@ -320,23 +320,54 @@ async fn mark_read_returning(
         )
         .execute(conn)
         .await?;
-        let recipient_side = conv::owner_id
-            .eq(dm::recipient_id)
-            .and(conv::partner_id.eq(dm::sender_id));
-        let rows: Vec<(Message, Option<bool>)> = statement(
-            dm::table
-                .left_join(conv::table.on(recipient_side))
-                .filter(dm::id.eq_any(chunk))
-                .select((Message::as_select(), conv::muted.nullable())),
-        )
-        .load(conn)
-        .await?;
-        for (message, side_muted) in rows {
-            muted |= side_muted == Some(true);
-            marked.push(message);
-        }
+        muted |= read_back(conn, chunk, &mut marked).await?;
     }
     Ok((marked, Some(muted)))
+}
+
+/// Marks message `id` read if it is unread and its recipient still sees it, by one
+/// guarded UPDATE of its row (which changes it or not: nothing to lock first), and reads
+/// it back with its recipient's mute if it changed.
+async fn mark_one_read(
+    conn: &mut Conn,
+    id: MessageId,
+    at: DateTime<Utc>,
+) -> QueryResult<(Vec<Message>, Option<bool>)> {
+    let changed = statement(
+        diesel::update(dm::table.filter(dm::id.eq(id).and(crate::operations::markable())))
+            .set(dm::read_at.eq(UtcTimestamp(at))),
+    )
+    .execute(conn)
+    .await?;
+    let mut marked = Vec::with_capacity(changed);
+    let muted = changed > 0 && read_back(conn, &[id], &mut marked).await?;
+    Ok((marked, Some(muted)))
+}
+
+/// Appends the messages `ids` (at most [`MARK_CHUNK`]) to `marked`, read by primary key;
+/// whether the recipient muted the conversation of any of them.
+async fn read_back(
+    conn: &mut Conn,
+    ids: &[MessageId],
+    marked: &mut Vec<Message>,
+) -> QueryResult<bool> {
+    let recipient_side = conv::owner_id
+        .eq(dm::recipient_id)
+        .and(conv::partner_id.eq(dm::sender_id));
+    let rows: Vec<(Message, Option<bool>)> = statement(
+        dm::table
+            .left_join(conv::table.on(recipient_side))
+            .filter(dm::id.eq_any(ids))
+            .select((Message::as_select(), conv::muted.nullable())),
+    )
+    .load(conn)
+    .await?;
+    let mut muted = false;
+    for (message, side_muted) in rows {
+        muted |= side_muted == Some(true);
+        marked.push(message);
+    }
+    Ok(muted)
 }
 
 /// The message as last committed: a locking read sees it even inside a caller's

@@ -779,9 +779,7 @@ async fn find_changeable(
 async fn mark_read_and_count(conn: &mut Conn, scope: ReadScope<'_>) -> QueryResult<Marked> {
     let at = crate::timestamp::now();
     let (mut marked, known_muted) = match scope {
-        ReadScope::Message(id) => {
-            super::mark_read_returning(conn, dm::id.eq(id).and(markable()), at, true).await?
-        }
+        ReadScope::Message(id) => super::mark_one_read(conn, id, at).await?,
         ReadScope::Messages { reader, ids } => {
             let filter = dm::recipient_id
                 .eq(key(reader))
