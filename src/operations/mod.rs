@@ -55,9 +55,38 @@ pub(crate) fn in_conversation(lo: UserId, hi: UserId) -> _ {
 
 /// Conversation rows with something unread. A literal, not a bound parameter: a planner
 /// uses the partial index `direct_message_conversations_unread` only for a condition it
-/// can see implies the index's own `unread_count > 0`.
-pub(crate) fn has_unread() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
-    diesel::dsl::sql("direct_message_conversations.unread_count > 0")
+/// can see implies the index's own `unread_count > 0`. A type of its own rather than
+/// Diesel's `sql` literal, which makes a statement uncacheable by type: the statement is
+/// then found in the connection's cache by its type, not by building and hashing its text
+/// on every call (a quarter of a small read on SQLite).
+pub(crate) fn has_unread() -> HasUnread {
+    HasUnread
+}
+
+/// See [`has_unread`].
+#[derive(Debug, Clone, Copy, diesel::query_builder::QueryId)]
+pub(crate) struct HasUnread;
+
+impl diesel::Expression for HasUnread {
+    type SqlType = diesel::sql_types::Bool;
+}
+
+impl diesel::AppearsOnTable<conv::table> for HasUnread {}
+
+impl diesel::SelectableExpression<conv::table> for HasUnread {}
+
+impl<GB> diesel::expression::ValidGrouping<GB> for HasUnread {
+    type IsAggregate = diesel::expression::is_aggregate::Never;
+}
+
+impl<DB: diesel::backend::Backend> diesel::query_builder::QueryFragment<DB> for HasUnread {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
+    ) -> QueryResult<()> {
+        out.push_sql("direct_message_conversations.unread_count > 0");
+        Ok(())
+    }
 }
 
 /// Within a conversation of `user`, the messages `user` has not deleted.

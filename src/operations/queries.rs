@@ -23,8 +23,8 @@ use crate::message::{NewMessage, StoredMessage};
 use crate::operations::{
     authorize, conversation_key, has_unread, in_conversation, key, markable, may_change,
     newest_first, oldest_first, partner_blocked, unread_of, visible_in_own_conversation, Bind,
-    Body, Cached, ConversationFlag, ConversationPage, Limited, Marked, MessageRead, Operations,
-    Raw, ReadScope, Sent, MARK_CHUNK,
+    Body, ConversationFlag, ConversationPage, Limited, Marked, MessageRead, Operations, Raw,
+    ReadScope, Sent, MARK_CHUNK,
 };
 use crate::schema::direct_message_blocks as blocks;
 use crate::schema::direct_message_conversations as conv;
@@ -164,7 +164,7 @@ impl Operations for Conn {
     // the partners with something unread that `user` does not block, which costs
     // one index entry per such partner however many messages they sent.
     async fn unread_count(&mut self, user: UserId) -> QueryResult<i64> {
-        let counts: Vec<i64> = super::statement(Cached(
+        let counts: Vec<i64> = super::statement(
             conv::table
                 .filter(conv::owner_id.eq(key(user)))
                 .filter(has_unread())
@@ -172,7 +172,7 @@ impl Operations for Conn {
                     blocks::table.filter(partner_blocked()),
                 )))
                 .select(conv::unread_count),
-        ))
+        )
         .load(self)
         .await?;
         Ok(counts.into_iter().sum())
