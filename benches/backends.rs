@@ -17,19 +17,18 @@
 //! dialect allows it, in one statement (see `send_by_hand`).
 
 use std::cell::RefCell;
+#[cfg(feature = "r2d2")]
 use std::time::Instant;
 
-use diesel::backend::Backend;
 use diesel::connection::LoadConnection;
 #[cfg(any(feature = "sqlite", feature = "mysql"))]
 use diesel::connection::SimpleConnection;
 use diesel::deserialize::QueryableByName;
-use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::query_dsl::methods::ExecuteDsl;
 use diesel::query_dsl::LoadQuery;
 use diesel::serialize::ToSql;
-use diesel::sql_types::{BigInt, HasSqlType, Nullable, Text, Untyped};
-use diesel::{Connection, QueryResult, RunQueryDsl};
+use diesel::sql_types::{BigInt, HasSqlType, Nullable, Text};
+use diesel::{Connection, RunQueryDsl};
 use directmessages::schema::sql_types::UtcDateTime;
 use directmessages::schema::UtcTimestamp;
 use directmessages::{ConversationQuery, ConversationsQuery, Inbox, InboxConnection};
@@ -39,6 +38,7 @@ mod common;
 use common::MysqlScratch;
 #[cfg(feature = "postgres")]
 use common::PgScratch;
+use common::{side_by_side, side_by_side_with, Hand, CALLS};
 
 /// The user the reads look at: 1,000 partners and 5,000 messages with user 2.
 const HOT: i64 = 1;
@@ -117,61 +117,15 @@ fn text(dialect: &Dialect, sql: &str) -> String {
         .replace("{limit}", dialect.limit)
 }
 
-/// A hand-written statement binding `N` integers, which Diesel's statement cache keeps
-/// prepared under the name `K` (one `K` per text), as it keeps the inbox's own. On MySQL
-/// it is prepared afresh each time, as the inbox's statements are there.
-#[derive(Debug, Clone, Copy)]
-struct Hand<'a, const K: u32, const N: usize> {
-    sql: &'a str,
-    binds: [i64; N],
-    cached: bool,
-}
-
-/// The cache key of the statements named `K`.
-struct Named<const K: u32>;
-
+/// A hand-written statement of `dialect`, kept prepared under the name `K` (see
+/// [`Hand`]); on MySQL prepared afresh each time, as the inbox's statements are there.
 fn hand<'a, const K: u32, const N: usize>(
     dialect: &Dialect,
     sql: &'a str,
     binds: [i64; N],
 ) -> Hand<'a, K, N> {
-    Hand {
-        sql,
-        binds,
-        cached: dialect.name != "mysql",
-    }
+    Hand::new(sql, binds, dialect.name != "mysql")
 }
-
-impl<const K: u32, const N: usize> Query for Hand<'_, K, N> {
-    type SqlType = Untyped;
-}
-
-impl<const K: u32, const N: usize> QueryId for Hand<'_, K, N> {
-    type QueryId = Named<K>;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl<DB, const K: u32, const N: usize> QueryFragment<DB> for Hand<'_, K, N>
-where
-    DB: Backend + HasSqlType<BigInt>,
-    i64: ToSql<BigInt, DB>,
-{
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
-        if !self.cached {
-            out.unsafe_to_cache_prepared();
-        }
-        // The text between the `?`s; the backend writes each parameter its own way.
-        let mut parts = self.sql.split('?');
-        out.push_sql(parts.next().unwrap_or_default());
-        for (bind, part) in self.binds.iter().zip(parts) {
-            out.push_bind_param::<BigInt, _>(bind)?;
-            out.push_sql(part);
-        }
-        Ok(())
-    }
-}
-
-impl<C, const K: u32, const N: usize> RunQueryDsl<C> for Hand<'_, K, N> {}
 
 /// `total` messages: 5,000 between `HOT` and user 2, 5,000 between `HOT` and 1,000 others,
 /// the rest between 10,000 other users; a third of them unread; the conversation rows
@@ -209,50 +163,6 @@ fn fixture<C: Connection>(conn: &mut C, dialect: &Dialect, total: u64) {
         _ => "ANALYZE",
     };
     conn.batch_execute(analyze).expect("analyze");
-}
-
-/// Rounds of calls, and calls per round.
-const ROUNDS: usize = 30;
-const CALLS: usize = 100;
-
-/// The median of the per-call means of `f` and of `g` over [`ROUNDS`] rounds of [`CALLS`]
-/// calls, in µs, the two alternating by round; before each round, untimed, `setup`
-/// makes what each call of the round takes.
-fn side_by_side_with<T>(
-    mut setup: impl FnMut() -> Vec<T>,
-    mut f: impl FnMut(T),
-    mut g: impl FnMut(T),
-) -> (f64, f64) {
-    let (mut a, mut b) = (Vec::new(), Vec::new());
-    for round in 0..ROUNDS {
-        for first in [round % 2 == 0, round % 2 == 1] {
-            let inputs = setup();
-            let start = Instant::now();
-            for input in inputs {
-                if first {
-                    f(input)
-                } else {
-                    g(input)
-                }
-            }
-            let per_call = start.elapsed().as_secs_f64() * 1e6 / CALLS as f64;
-            if first {
-                a.push(per_call)
-            } else {
-                b.push(per_call)
-            }
-        }
-    }
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    (median(a), median(b))
-}
-
-/// [`side_by_side_with`] for calls that need nothing made for them.
-fn side_by_side(mut f: impl FnMut(), mut g: impl FnMut()) -> (f64, f64) {
-    side_by_side_with(|| vec![(); CALLS], |()| f(), |()| g())
 }
 
 /// A user who writes to `HOT` in the write benchmarks: fixture partners 10 to 1,009.

@@ -1,5 +1,14 @@
-//! What the benchmarks share: scratch schemas and databases on the configured servers.
+//! What the benchmarks share: scratch schemas and databases on the configured servers,
+//! hand-written statements kept prepared, and side-by-side timing.
 #![allow(dead_code)]
+
+use std::time::Instant;
+
+use diesel::backend::Backend;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::serialize::ToSql;
+use diesel::sql_types::{BigInt, HasSqlType, Untyped};
+use diesel::{QueryResult, RunQueryDsl};
 
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 use diesel::connection::SimpleConnection;
@@ -98,4 +107,99 @@ impl Drop for MysqlScratch {
             .admin
             .batch_execute(&format!("DROP DATABASE {}", self.name));
     }
+}
+
+/// A hand-written statement binding `N` integers, which Diesel's statement cache keeps
+/// prepared under the name `K` (one `K` per text), as it keeps the inbox's own, unless
+/// not `cached`.
+#[derive(Debug, Clone, Copy)]
+pub struct Hand<'a, const K: u32, const N: usize> {
+    sql: &'a str,
+    binds: [i64; N],
+    cached: bool,
+}
+
+/// The cache key of the statements named `K`.
+pub struct Named<const K: u32>;
+
+impl<'a, const K: u32, const N: usize> Hand<'a, K, N> {
+    /// `sql`, its `?`s bound to `binds` in order; kept prepared if `cached`.
+    pub fn new(sql: &'a str, binds: [i64; N], cached: bool) -> Self {
+        Self { sql, binds, cached }
+    }
+}
+
+impl<const K: u32, const N: usize> Query for Hand<'_, K, N> {
+    type SqlType = Untyped;
+}
+
+impl<const K: u32, const N: usize> QueryId for Hand<'_, K, N> {
+    type QueryId = Named<K>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl<DB, const K: u32, const N: usize> QueryFragment<DB> for Hand<'_, K, N>
+where
+    DB: Backend + HasSqlType<BigInt>,
+    i64: ToSql<BigInt, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        if !self.cached {
+            out.unsafe_to_cache_prepared();
+        }
+        // The text between the `?`s; the backend writes each parameter its own way.
+        let mut parts = self.sql.split('?');
+        out.push_sql(parts.next().unwrap_or_default());
+        for (bind, part) in self.binds.iter().zip(parts) {
+            out.push_bind_param::<BigInt, _>(bind)?;
+            out.push_sql(part);
+        }
+        Ok(())
+    }
+}
+
+impl<C, const K: u32, const N: usize> RunQueryDsl<C> for Hand<'_, K, N> {}
+
+/// Rounds of calls, and calls per round.
+pub const ROUNDS: usize = 30;
+pub const CALLS: usize = 100;
+
+/// The median of the per-call means of `f` and of `g` over [`ROUNDS`] rounds of [`CALLS`]
+/// calls, in µs, the two alternating by round; before each round, untimed, `setup`
+/// makes what each call of the round takes.
+pub fn side_by_side_with<T>(
+    mut setup: impl FnMut() -> Vec<T>,
+    mut f: impl FnMut(T),
+    mut g: impl FnMut(T),
+) -> (f64, f64) {
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        for first in [round % 2 == 0, round % 2 == 1] {
+            let inputs = setup();
+            let start = Instant::now();
+            for input in inputs {
+                if first {
+                    f(input)
+                } else {
+                    g(input)
+                }
+            }
+            let per_call = start.elapsed().as_secs_f64() * 1e6 / CALLS as f64;
+            if first {
+                a.push(per_call)
+            } else {
+                b.push(per_call)
+            }
+        }
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    (median(a), median(b))
+}
+
+/// [`side_by_side_with`] for calls that need nothing made for them.
+pub fn side_by_side(mut f: impl FnMut(), mut g: impl FnMut()) -> (f64, f64) {
+    side_by_side_with(|| vec![(); CALLS], |()| f(), |()| g())
 }
