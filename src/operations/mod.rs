@@ -278,6 +278,7 @@ where
 /// values bound: an `IN` list's length, on SQLite and MySQL, would make every length a
 /// cache entry of its own. (MySQL's `Fresh` still prepares each statement afresh.)
 #[derive(Debug, Clone, Copy)]
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))] // MySQL's `Fresh`
 pub(crate) struct Cached<Q>(pub(crate) Q);
 
 impl<Q: diesel::query_builder::Query> diesel::query_builder::Query for Cached<Q> {
