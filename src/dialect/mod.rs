@@ -133,18 +133,19 @@ macro_rules! returning_hooks {
             at: DateTime<Utc>,
         ) -> QueryResult<(Vec<Message>, Option<bool>)> {
             let filter = dm::id.eq(id).and(crate::operations::markable());
-            mark_read_returning(conn, filter, at, true).await
+            mark_read_returning(conn, filter, at, true, true).await
         }
 
         /// Marks read the messages `filter` selects and returns exactly the ones it
         /// changed; kept prepared when `fixed_text` (see `Cached`). Whether their
         /// recipient muted the conversation is left to `lower_unread`, whose statement
-        /// returns it.
+        /// returns it. One statement whatever `_few` says.
         async fn mark_read_returning(
             conn: &mut Conn,
             filter: impl MarkFilter<Backend>,
             at: DateTime<Utc>,
             fixed_text: bool,
+            _few: bool,
         ) -> QueryResult<(Vec<Message>, Option<bool>)> {
             let update = diesel::update(dm::table.filter(filter))
                 .set(dm::read_at.eq(UtcTimestamp(at)))

@@ -290,18 +290,54 @@ async fn messages_by_id(conn: &mut Conn, ids: &[MessageId]) -> QueryResult<Vec<M
 }
 
 /// Marks read the messages `filter` selects and returns exactly the ones it changed, and
-/// whether their recipient muted the conversation: the rows are locked first, so the
-/// UPDATE changes exactly the ones read; ids are bound in chunks, however many messages a
-/// flooded user has; the rows are read back with their conversation row's mute, which
-/// spares `lower_unread` a statement (no `RETURNING` here). (The ids come from the unread
-/// index alone: a locking read of whole rows drew MariaDB into reading the whole table
-/// for a flooded user. Every statement is prepared afresh here, whatever its text.)
+/// whether their recipient muted the conversation (read with the rows, which spares
+/// `lower_unread` a statement: no `RETURNING` here). The rows are locked first, so the
+/// UPDATE changes exactly the ones read.
+///
+/// When the caller expects `few`, the locking read takes the whole rows with the mute, and
+/// the UPDATE follows. Otherwise the ids come first, from the unread index alone (a
+/// locking read of whole rows drew MariaDB into reading the whole table for a flooded
+/// user), then each chunk of them is marked and read back by primary key, however many
+/// messages a flooded user has. Every statement is prepared afresh here, whatever its text.
 async fn mark_read_returning(
     conn: &mut Conn,
-    filter: impl MarkFilter<Backend>,
+    filter: impl MarkFilter<Backend> + AppearsOnTable<WithRecipientMute>,
     at: DateTime<Utc>,
     _fixed_text: bool,
+    few: bool,
 ) -> QueryResult<(Vec<Message>, Option<bool>)> {
+    if few {
+        let rows: Vec<(Message, Option<bool>)> = statement(
+            with_recipient_mute()
+                .filter(filter)
+                .select((Message::as_select(), conv::muted.nullable()))
+                .order(dm::id.asc())
+                .for_update(),
+        )
+        .load(conn)
+        .await?;
+        let ids: Vec<MessageId> = rows.iter().map(|(m, _)| m.id).collect();
+        for chunk in ids.chunks(MARK_CHUNK) {
+            statement(
+                diesel::update(dm::table.filter(dm::id.eq_any(chunk)))
+                    .set(dm::read_at.eq(UtcTimestamp(at))),
+            )
+            .execute(conn)
+            .await?;
+        }
+        let mut muted = false;
+        let marked = rows
+            .into_iter()
+            .map(|(message, side_muted)| {
+                muted |= side_muted == Some(true);
+                Message {
+                    read_at: Some(at),
+                    ..message
+                }
+            })
+            .collect();
+        return Ok((marked, Some(muted)));
+    }
     let ids: Vec<MessageId> = statement(
         dm::table
             .filter(filter)
@@ -344,6 +380,25 @@ async fn mark_one_read(
     Ok((marked, Some(muted)))
 }
 
+/// What [`with_recipient_mute`] reads from, for the bound on a filter of it.
+type WithRecipientMute = diesel::helper_types::LeftJoinQuerySource<
+    dm::table,
+    conv::table,
+    diesel::dsl::And<
+        diesel::dsl::Eq<conv::owner_id, dm::recipient_id>,
+        diesel::dsl::Eq<conv::partner_id, dm::sender_id>,
+    >,
+>;
+
+/// Messages with their recipient's conversation row, for its mute.
+#[diesel::dsl::auto_type(no_type_alias)]
+fn with_recipient_mute() -> _ {
+    let recipient_side = conv::owner_id
+        .eq(dm::recipient_id)
+        .and(conv::partner_id.eq(dm::sender_id));
+    dm::table.left_join(conv::table.on(recipient_side))
+}
+
 /// Appends the messages `ids` (at most [`MARK_CHUNK`]) to `marked`, read by primary key;
 /// whether the recipient muted the conversation of any of them.
 async fn read_back(
@@ -351,12 +406,8 @@ async fn read_back(
     ids: &[MessageId],
     marked: &mut Vec<Message>,
 ) -> QueryResult<bool> {
-    let recipient_side = conv::owner_id
-        .eq(dm::recipient_id)
-        .and(conv::partner_id.eq(dm::sender_id));
     let rows: Vec<(Message, Option<bool>)> = statement(
-        dm::table
-            .left_join(conv::table.on(recipient_side))
+        with_recipient_mute()
             .filter(dm::id.eq_any(ids))
             .select((Message::as_select(), conv::muted.nullable())),
     )

@@ -40,6 +40,11 @@ use crate::{
 /// placeholders; SQLite: 32,766).
 pub(crate) const MARK_CHUNK: usize = 1000;
 
+/// How many messages a mark-read may expect at most and still read them whole under their
+/// locks in one statement, on MySQL (see its `mark_read_returning`): an estimate from the
+/// conversation's counter or the page, not a limit.
+pub(crate) const FEW: usize = 100;
+
 /// The key of a conversation: its two users, the smaller first.
 pub(crate) fn conversation_key(a: UserId, b: UserId) -> (UserId, UserId) {
     (a.min(b), a.max(b))
@@ -388,8 +393,13 @@ pub(crate) enum ReadScope<'a> {
         reader: UserId,
         ids: &'a [MessageId],
     },
-    /// Everything `partner` sent to `reader`.
-    From { reader: UserId, partner: UserId },
+    /// Everything `partner` sent to `reader`, `unread` of them by the conversation's
+    /// counter a moment before.
+    From {
+        reader: UserId,
+        partner: UserId,
+        unread: i64,
+    },
 }
 
 /// The body of a transaction, as the transaction runs it (again on a retry): a future

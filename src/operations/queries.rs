@@ -24,7 +24,7 @@ use crate::operations::{
     authorize, conversation_key, has_unread, in_conversation, key, markable, may_change,
     newest_first, oldest_first, partner_blocked, unread_of, visible_in_own_conversation, Bind,
     Body, ConversationFlag, ConversationPage, Limited, Marked, MessageRead, Operations, Raw,
-    ReadScope, Sent, MARK_CHUNK,
+    ReadScope, Sent, FEW, MARK_CHUNK,
 };
 use crate::schema::direct_message_blocks as blocks;
 use crate::schema::direct_message_conversations as conv;
@@ -334,6 +334,7 @@ impl Operations for Conn {
                     ReadScope::From {
                         reader: user,
                         partner,
+                        unread: unread.unwrap_or(0),
                     },
                 )
                 .await?)
@@ -786,14 +787,20 @@ async fn mark_read_and_count(conn: &mut Conn, scope: ReadScope<'_>) -> QueryResu
                 .and(dm::id.eq_any(ids.to_vec()))
                 .and(markable());
             // `IN (…)` of as many ids as there are, on SQLite: a text per length.
-            super::mark_read_returning(conn, filter, at, false).await?
+            let few = ids.len() <= FEW;
+            super::mark_read_returning(conn, filter, at, false, few).await?
         }
-        ReadScope::From { reader, partner } => {
+        ReadScope::From {
+            reader,
+            partner,
+            unread,
+        } => {
             let filter = dm::recipient_id
                 .eq(key(reader))
                 .and(dm::sender_id.eq(key(partner)))
                 .and(markable());
-            super::mark_read_returning(conn, filter, at, true).await?
+            let few = usize::try_from(unread).is_ok_and(|n| n <= FEW);
+            super::mark_read_returning(conn, filter, at, true, few).await?
         }
     };
     marked.sort_unstable_by_key(|m| m.id);
