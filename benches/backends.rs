@@ -27,9 +27,8 @@ use diesel::deserialize::QueryableByName;
 use diesel::query_dsl::methods::ExecuteDsl;
 use diesel::query_dsl::LoadQuery;
 use diesel::serialize::ToSql;
-use diesel::sql_types::{BigInt, HasSqlType, Nullable, Text};
+use diesel::sql_types::{BigInt, HasSqlType};
 use diesel::{Connection, RunQueryDsl};
-use directmessages::schema::sql_types::UtcDateTime;
 use directmessages::schema::UtcTimestamp;
 use directmessages::{ConversationQuery, ConversationsQuery, Inbox, InboxConnection};
 
@@ -38,53 +37,10 @@ mod common;
 use common::MysqlScratch;
 #[cfg(feature = "postgres")]
 use common::PgScratch;
-use common::{side_by_side, side_by_side_with, Hand, CALLS};
+use common::{side_by_side, side_by_side_with, Hand, Number, Row, Summary, CALLS};
 
 /// The user the reads look at: 1,000 partners and 5,000 messages with user 2.
 const HOT: i64 = 1;
-
-/// A message row as hand-written SQL reads it.
-#[derive(QueryableByName)]
-#[allow(dead_code)]
-struct Row {
-    #[diesel(sql_type = BigInt)]
-    id: i64,
-    #[diesel(sql_type = BigInt)]
-    sender_id: i64,
-    #[diesel(sql_type = BigInt)]
-    recipient_id: i64,
-    #[diesel(sql_type = Text)]
-    content: String,
-    #[diesel(sql_type = UtcDateTime)]
-    sent_at: UtcTimestamp,
-    #[diesel(sql_type = Nullable<UtcDateTime>)]
-    read_at: Option<UtcTimestamp>,
-    #[diesel(sql_type = Nullable<UtcDateTime>)]
-    edited_at: Option<UtcTimestamp>,
-}
-
-/// One number a hand-written statement returns.
-#[derive(QueryableByName)]
-struct Number {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
-/// A summary row of the inbox screen.
-#[derive(QueryableByName)]
-#[allow(dead_code)]
-struct Summary {
-    #[diesel(sql_type = BigInt)]
-    partner_id: i64,
-    #[diesel(embed)]
-    last: Row,
-    #[diesel(sql_type = BigInt)]
-    unread_count: i64,
-    #[diesel(sql_type = Nullable<BigInt>)]
-    blocker_id: Option<i64>,
-    #[diesel(sql_type = diesel::sql_types::Bool)]
-    muted: bool,
-}
 
 /// What differs between the backends in the fixture and the hand-written SQL.
 struct Dialect {

@@ -25,37 +25,15 @@
 use chrono::{DateTime, Utc};
 use diesel::connection::SimpleConnection;
 use diesel::deserialize::QueryableByName;
-use diesel::sql_types::{BigInt, Bool, Nullable, Text};
+use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel::{Connection, RunQueryDsl, SqliteConnection};
-use directmessages::schema::sql_types::UtcDateTime;
-use directmessages::schema::UtcTimestamp;
 
 mod common;
-use common::{side_by_side, Hand};
+use common::{side_by_side, Hand, Number, Row, Summary};
 
 /// The user whose screens are read: 1,000 partners, each with 3 messages unread, and
 /// 5,000 messages with user 2 spread through the table.
 const HOT: i64 = 1;
-
-/// A message as the inbox stores it.
-#[derive(QueryableByName)]
-#[allow(dead_code)]
-struct Row {
-    #[diesel(sql_type = BigInt)]
-    id: i64,
-    #[diesel(sql_type = BigInt)]
-    sender_id: i64,
-    #[diesel(sql_type = BigInt)]
-    recipient_id: i64,
-    #[diesel(sql_type = Text)]
-    content: String,
-    #[diesel(sql_type = UtcDateTime)]
-    sent_at: UtcTimestamp,
-    #[diesel(sql_type = Nullable<UtcDateTime>)]
-    read_at: Option<UtcTimestamp>,
-    #[diesel(sql_type = Nullable<UtcDateTime>)]
-    edited_at: Option<UtcTimestamp>,
-}
 
 /// A message with its timestamps as integers (microseconds since the epoch).
 #[derive(QueryableByName)]
@@ -118,29 +96,6 @@ impl From<IntRow> for Message {
             edited_at: r.edited_at.map(micros),
         }
     }
-}
-
-/// A row of the inbox screen.
-#[derive(QueryableByName)]
-#[allow(dead_code)]
-struct Summary {
-    #[diesel(sql_type = BigInt)]
-    partner_id: i64,
-    #[diesel(embed)]
-    last: Row,
-    #[diesel(sql_type = BigInt)]
-    unread_count: i64,
-    #[diesel(sql_type = Bool)]
-    blocked: bool,
-    #[diesel(sql_type = Bool)]
-    muted: bool,
-}
-
-/// One number.
-#[derive(QueryableByName)]
-struct Number {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
 }
 
 /// `1` to `n`.
@@ -332,14 +287,14 @@ fn run(conn: &mut SqliteConnection, size: u64) {
     );
 
     let joined = "SELECT c.partner_id, m.id, m.sender_id, m.recipient_id, m.content, m.sent_at, \
-         m.read_at, m.edited_at, c.unread_count, b.blocker_id IS NOT NULL AS blocked, c.muted \
+         m.read_at, m.edited_at, c.unread_count, b.blocker_id, c.muted \
          FROM direct_message_conversations c JOIN direct_messages m ON m.id = c.last_message_id \
          LEFT JOIN direct_message_blocks b ON b.blocker_id = c.owner_id AND b.blocked_id = c.partner_id \
          WHERE c.owner_id = ? + 0 AND c.archived = ? + 0 ORDER BY c.last_message_id DESC LIMIT ? + 0";
     let wide = "SELECT c.partner_id, c.last_message_id AS id, c.last_sender_id AS sender_id, \
          c.last_recipient_id AS recipient_id, c.last_content AS content, \
          c.last_sent_at AS sent_at, c.last_read_at AS read_at, c.last_edited_at AS edited_at, \
-         c.unread_count, b.blocker_id IS NOT NULL AS blocked, c.muted \
+         c.unread_count, b.blocker_id, c.muted \
          FROM alt_wide_conversations c \
          LEFT JOIN direct_message_blocks b ON b.blocker_id = c.owner_id AND b.blocked_id = c.partner_id \
          WHERE c.owner_id = ? + 0 AND c.archived = ? + 0 ORDER BY c.last_message_id DESC LIMIT ? + 0";

@@ -89,17 +89,23 @@ fn exercise(inbox: &Inbox, conn: &mut SqliteConnection) {
     inbox.purge_user(conn, 3).unwrap();
 }
 
-#[test]
-fn every_statement_of_every_operation_searches_an_index() {
+/// A migrated database with enough rows and fresh statistics that a scan would be the
+/// planner's real choice.
+fn analyzed(inbox: &Inbox) -> SqliteConnection {
     let mut conn = SqliteConnection::establish(":memory:").unwrap();
     directmessages::run_migrations(&mut conn).unwrap();
-    let inbox = Inbox::new();
-    // Enough rows and fresh statistics that a scan would be the planner's real choice.
     for i in 0..300 {
         let (s, r) = (1 + i % 17, 20 + i % 13);
         inbox.send_message(&mut conn, s, r, "filler").unwrap();
     }
     diesel::sql_query("ANALYZE").execute(&mut conn).unwrap();
+    conn
+}
+
+#[test]
+fn every_statement_of_every_operation_searches_an_index() {
+    let inbox = Inbox::new();
+    let mut conn = analyzed(&inbox);
 
     let statements = Arc::new(Mutex::new(Vec::new()));
     conn.set_instrumentation(Capture(Arc::clone(&statements)));
@@ -245,16 +251,10 @@ mod handle {
 #[test]
 fn no_prepared_statement_is_compiled_again_after_analyze() {
     handle::record_connections();
-    let mut conn = SqliteConnection::establish(":memory:").unwrap();
+    let inbox = Inbox::new();
+    let mut conn = analyzed(&inbox);
     let db = handle::last();
     assert!(!db.is_null());
-    directmessages::run_migrations(&mut conn).unwrap();
-    let inbox = Inbox::new();
-    for i in 0..300 {
-        let (s, r) = (1 + i % 17, 20 + i % 13);
-        inbox.send_message(&mut conn, s, r, "filler").unwrap();
-    }
-    diesel::sql_query("ANALYZE").execute(&mut conn).unwrap();
     // The first round prepares what is new and recompiles what `ANALYZE` made stale.
     exercise(&inbox, &mut conn);
     // SAFETY: `db` is `conn`'s handle, open and used by this thread only.

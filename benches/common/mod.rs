@@ -7,8 +7,51 @@ use std::time::Instant;
 use diesel::backend::Backend;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::serialize::ToSql;
-use diesel::sql_types::{BigInt, HasSqlType, Untyped};
-use diesel::{QueryResult, RunQueryDsl};
+use diesel::sql_types::{BigInt, HasSqlType, Nullable, Text, Untyped};
+use diesel::{QueryResult, QueryableByName, RunQueryDsl};
+use directmessages::schema::sql_types::UtcDateTime;
+use directmessages::schema::UtcTimestamp;
+
+/// A message row as hand-written SQL reads it.
+#[derive(QueryableByName)]
+pub struct Row {
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = BigInt)]
+    pub sender_id: i64,
+    #[diesel(sql_type = BigInt)]
+    pub recipient_id: i64,
+    #[diesel(sql_type = Text)]
+    pub content: String,
+    #[diesel(sql_type = UtcDateTime)]
+    pub sent_at: UtcTimestamp,
+    #[diesel(sql_type = Nullable<UtcDateTime>)]
+    pub read_at: Option<UtcTimestamp>,
+    #[diesel(sql_type = Nullable<UtcDateTime>)]
+    pub edited_at: Option<UtcTimestamp>,
+}
+
+/// A summary row of the inbox screen.
+#[derive(QueryableByName)]
+pub struct Summary {
+    #[diesel(sql_type = BigInt)]
+    pub partner_id: i64,
+    #[diesel(embed)]
+    pub last: Row,
+    #[diesel(sql_type = BigInt)]
+    pub unread_count: i64,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub blocker_id: Option<i64>,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    pub muted: bool,
+}
+
+/// One number a hand-written statement returns.
+#[derive(QueryableByName)]
+pub struct Number {
+    #[diesel(sql_type = BigInt)]
+    pub n: i64,
+}
 
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 use diesel::connection::SimpleConnection;

@@ -318,12 +318,7 @@ async fn mark_read_returning(
         .await?;
         let ids: Vec<MessageId> = rows.iter().map(|(m, _)| m.id).collect();
         for chunk in ids.chunks(MARK_CHUNK) {
-            statement(
-                diesel::update(dm::table.filter(dm::id.eq_any(chunk)))
-                    .set(dm::read_at.eq(UtcTimestamp(at))),
-            )
-            .execute(conn)
-            .await?;
+            mark_ids(conn, chunk, at).await?;
         }
         let mut muted = false;
         let marked = rows
@@ -350,15 +345,21 @@ async fn mark_read_returning(
     let mut marked = Vec::with_capacity(ids.len());
     let mut muted = false;
     for chunk in ids.chunks(MARK_CHUNK) {
-        statement(
-            diesel::update(dm::table.filter(dm::id.eq_any(chunk)))
-                .set(dm::read_at.eq(UtcTimestamp(at))),
-        )
-        .execute(conn)
-        .await?;
+        mark_ids(conn, chunk, at).await?;
         muted |= read_back(conn, chunk, &mut marked).await?;
     }
     Ok((marked, Some(muted)))
+}
+
+/// Marks read, at `at`, the messages `ids` (at most [`MARK_CHUNK`]), which this
+/// transaction has locked.
+async fn mark_ids(conn: &mut Conn, ids: &[MessageId], at: DateTime<Utc>) -> QueryResult<()> {
+    statement(
+        diesel::update(dm::table.filter(dm::id.eq_any(ids))).set(dm::read_at.eq(UtcTimestamp(at))),
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Marks message `id` read if it is unread and its recipient still sees it, by one
