@@ -315,14 +315,7 @@ fn unsending_races_the_recipients_read<D: Subject>(db: &D) {
             .push((e.message.id, e.message.read_at.is_some()));
     });
     let mut conn = db.conn();
-    let ids: Vec<i64> = (0..200)
-        .map(|i| {
-            inbox
-                .send_message(&mut conn, 2, 1, &format!("m{i}"))
-                .unwrap()
-                .id
-        })
-        .collect();
+    let ids = inbox.send_numbered(&mut conn, 2, 1, 200, "m");
     let pool = db.pool(2);
     let start = Barrier::new(2);
     thread::scope(|s| {
@@ -376,14 +369,7 @@ fn an_edit_races_an_unsend_of_the_same_message<D: Subject>(db: &D) {
             .push((e.message.id, e.message.content.clone()))
     });
     let mut conn = db.conn();
-    let ids: Vec<i64> = (0..150)
-        .map(|i| {
-            inbox
-                .send_message(&mut conn, 1, 2, &format!("m{i}"))
-                .unwrap()
-                .id
-        })
-        .collect();
+    let ids = inbox.send_numbered(&mut conn, 1, 2, 150, "m");
     let pool = db.pool(2);
     let start = Barrier::new(2);
     let edited: Vec<i64> = thread::scope(|s| {
@@ -571,14 +557,7 @@ fn polling_after_the_cursor_sees_every_message_once<D: Subject>(db: &D) {
 fn search_follows_an_edit_racing_a_delete<D: Subject>(db: &D) {
     let inbox = D::inbox(Inbox::new());
     let mut conn = db.conn();
-    let ids: Vec<i64> = (0..120)
-        .map(|i| {
-            inbox
-                .send_message(&mut conn, 1, 2, &format!("draft{i}"))
-                .unwrap()
-                .id
-        })
-        .collect();
+    let ids = inbox.send_numbered(&mut conn, 1, 2, 120, "draft");
     let pool = db.pool(2);
     let start = Barrier::new(2);
     thread::scope(|s| {

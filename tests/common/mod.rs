@@ -946,6 +946,25 @@ forward! {
 }
 
 impl TestInbox {
+    /// Sends `n` messages from `from` to `to`, "`prefix`0", "`prefix`1", …; their ids in
+    /// order.
+    pub fn send_numbered<C: TestConn + ?Sized>(
+        &self,
+        conn: &mut C,
+        from: i64,
+        to: i64,
+        n: usize,
+        prefix: &str,
+    ) -> Vec<i64> {
+        (0..n)
+            .map(|i| {
+                self.send_message(conn, from, to, &format!("{prefix}{i}"))
+                    .unwrap()
+                    .id
+            })
+            .collect()
+    }
+
     pub fn signals(&self) -> &directmessages::Signals {
         match self {
             TestInbox::Blocking(inbox) => inbox.signals(),
