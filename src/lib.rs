@@ -76,7 +76,11 @@ pub use async_inbox::AsyncInbox;
 pub use connection::AsyncInboxConnection;
 pub use connection::InboxConnection;
 pub use conversation::{ConversationQuery, ConversationSummary, ConversationsQuery};
-#[cfg(all(feature = "sqlite", feature = "r2d2"))]
+#[cfg(all(feature = "sqlite", any(feature = "r2d2", feature = "diesel-async")))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(all(feature = "sqlite", any(feature = "r2d2", feature = "diesel-async"))))
+)]
 pub use dialect::SqliteCustomizer;
 pub use error::{Error, Result};
 pub use inbox::{Inbox, InboxBuilder, DEFAULT_MAX_MESSAGE_CHARS};

@@ -1,5 +1,6 @@
-//! Which database errors are transient, and how long to wait before running a transaction
-//! that hit one again (the retry itself: `src/operations/transactions.rs`).
+//! Which database errors are worth another attempt, how long to wait before it, and when
+//! to give up: a [`Retry`] policy per backend, applied by the one retry loop
+//! (`again` in `src/operations/transactions.rs`).
 //!
 //! PostgreSQL and MySQL abort a transaction that lost a serialization race or a deadlock,
 //! and MariaDB Galera aborts one that lost certification against another node at COMMIT.
@@ -10,7 +11,7 @@
 //! language PostgreSQL ships.
 
 use std::hash::{BuildHasher, Hasher};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
@@ -44,18 +45,140 @@ const TRANSIENT_MESSAGES: &[&str] = &[
     "WSREP detected deadlock/conflict",
 ];
 
+/// An error a [`Retry`] looks at: the database's own, if it is one.
+pub(crate) trait Failure {
+    /// The database error, if this is one.
+    fn database(&self) -> Option<&DieselError>;
+}
+
+impl Failure for DieselError {
+    fn database(&self) -> Option<&DieselError> {
+        Some(self)
+    }
+}
+
+impl Failure for Error {
+    fn database(&self) -> Option<&DieselError> {
+        match self {
+            Error::Database(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
 /// Whether the database aborted the transaction only because of concurrent ones, so
 /// running it again can succeed.
+#[cfg_attr(not(any(feature = "mysql", test)), allow(dead_code))]
 pub(crate) fn is_transient(error: &Error) -> bool {
+    error.database().is_some_and(transient)
+}
+
+/// See [`is_transient`].
+fn transient(error: &DieselError) -> bool {
     match error {
-        Error::Database(DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _)) => {
-            true
-        }
-        Error::Database(DieselError::DatabaseError(DatabaseErrorKind::Unknown, info)) => {
+        DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => true,
+        DieselError::DatabaseError(DatabaseErrorKind::Unknown, info) => {
             let message = info.message();
             TRANSIENT_MESSAGES.iter().any(|m| message.contains(m))
         }
         _ => false,
+    }
+}
+
+/// How long the inbox waits out a busy SQLite database (another connection's write lock,
+/// or a writer committing) before it gives up with [`Error::Database`], whatever the
+/// connection's own busy timeout.
+pub(crate) const BUSY_WAIT: Duration = Duration::from_secs(30);
+
+/// Whether SQLite refused a lock that another connection holds: `SQLITE_BUSY` ("database
+/// is locked") or, with a shared cache, `SQLITE_LOCKED` ("database table is locked").
+/// The statement that got it changed nothing.
+pub(crate) fn is_busy(error: &DieselError) -> bool {
+    match error {
+        DieselError::DatabaseError(_, info) => {
+            let message = info.message();
+            message.contains("database is locked") || message.contains("database table is locked")
+        }
+        _ => false,
+    }
+}
+
+/// When a failed attempt is made again: which errors qualify, and for how long.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Retry {
+    /// The database errors worth another attempt.
+    pub(crate) retries: fn(&DieselError) -> bool,
+    /// When to stop.
+    pub(crate) limit: Limit,
+}
+
+/// When a [`Retry`] gives up.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Limit {
+    /// After this many attempts in all.
+    Attempts(u32),
+    /// Once this long has passed since the first attempt began.
+    Within(Duration),
+}
+
+impl Retry {
+    /// Serialization failures, deadlocks and Galera conflicts, up to [`MAX_ATTEMPTS`].
+    #[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
+    pub(crate) const TRANSIENT: Self = Self {
+        retries: transient,
+        limit: Limit::Attempts(MAX_ATTEMPTS),
+    };
+
+    /// A busy SQLite database, for up to [`BUSY_WAIT`].
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    pub(crate) const BUSY: Self = Self::busy_for(BUSY_WAIT);
+
+    /// A busy SQLite database, for up to `wait`.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    pub(crate) const fn busy_for(wait: Duration) -> Self {
+        Self {
+            retries: is_busy,
+            limit: Limit::Within(wait),
+        }
+    }
+
+    /// The attempts of one call under this policy, the first beginning now.
+    pub(crate) fn start(self) -> Attempts {
+        Attempts {
+            policy: self,
+            attempt: 1,
+            started: Instant::now(),
+        }
+    }
+}
+
+/// The attempts made so far under a [`Retry`].
+#[derive(Debug)]
+pub(crate) struct Attempts {
+    policy: Retry,
+    attempt: u32,
+    started: Instant,
+}
+
+impl Attempts {
+    /// After the current attempt failed with `error`: how long to wait before the next
+    /// one, or `None` when `error` is final (not retried, or the policy's limit is
+    /// reached).
+    pub(crate) fn again(&mut self, error: &(impl Failure + std::fmt::Display)) -> Option<Duration> {
+        if !error.database().is_some_and(self.policy.retries) {
+            return None;
+        }
+        let wait = backoff(self.attempt);
+        let more = match self.policy.limit {
+            Limit::Attempts(n) => self.attempt < n,
+            Limit::Within(limit) => self.started.elapsed() + wait <= limit,
+        };
+        if !more {
+            return None;
+        }
+        crate::trace::retry(self.attempt, error, wait);
+        self.attempt += 1;
+        Some(wait)
     }
 }
 
@@ -223,5 +346,41 @@ mod backoff_tests {
         }
         let waits: std::collections::BTreeSet<Duration> = (0..50).map(|_| backoff(6)).collect();
         assert!(waits.len() > 10, "waits are spread out: {waits:?}");
+    }
+
+    #[test]
+    fn attempts_stop_at_their_count_their_time_or_a_final_error() {
+        let conflict = DieselError::DatabaseError(
+            DatabaseErrorKind::SerializationFailure,
+            Box::new(String::from("could not serialize access")),
+        );
+        let busy = DieselError::DatabaseError(
+            DatabaseErrorKind::Unknown,
+            Box::new(String::from("database is locked")),
+        );
+        let mut by_count = Retry::TRANSIENT.start();
+        let retried = std::iter::from_fn(|| by_count.again(&conflict)).count();
+        assert_eq!(
+            retried as u32,
+            MAX_ATTEMPTS - 1,
+            "attempts in all: MAX_ATTEMPTS"
+        );
+
+        assert!(
+            Retry::TRANSIENT.start().again(&busy).is_none(),
+            "busy is SQLite's"
+        );
+        assert!(Retry::BUSY.start().again(&conflict).is_none());
+        assert!(Retry::BUSY.start().again(&DieselError::NotFound).is_none());
+
+        let limit = Duration::from_millis(50);
+        let mut by_time = Retry::busy_for(limit).start();
+        let mut waited = Duration::ZERO;
+        while let Some(wait) = by_time.again(&busy) {
+            std::thread::sleep(wait);
+            waited += wait;
+        }
+        assert!(waited <= limit, "{waited:?}");
+        assert!(waited >= limit / 4, "{waited:?}");
     }
 }

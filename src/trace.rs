@@ -34,9 +34,9 @@ pub(crate) fn outcome<T>(span: &tracing::Span, output: &crate::Result<T>) {
     }
 }
 
-/// A transaction lost a race and runs again after `wait`.
+/// An attempt lost a race (or found SQLite busy) and runs again after `wait`.
 #[allow(unused_variables)]
-pub(crate) fn retry(attempt: u32, error: &crate::Error, wait: std::time::Duration) {
+pub(crate) fn retry(attempt: u32, error: &dyn std::fmt::Display, wait: std::time::Duration) {
     #[cfg(feature = "tracing")]
     tracing::warn!(
         target: "directmessages",

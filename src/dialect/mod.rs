@@ -13,10 +13,10 @@
 pub(crate) mod postgres_send;
 #[cfg(all(feature = "sqlite", feature = "diesel-async"))]
 mod sqlite_async;
-#[cfg(all(feature = "sqlite", feature = "r2d2"))]
+#[cfg(all(feature = "sqlite", any(feature = "r2d2", feature = "diesel-async")))]
 mod sqlite_pool;
 
-#[cfg(all(feature = "sqlite", feature = "r2d2"))]
+#[cfg(all(feature = "sqlite", any(feature = "r2d2", feature = "diesel-async")))]
 pub use sqlite_pool::SqliteCustomizer;
 
 // SQLite would compile a statement again for each value bound to a bare `LIMIT ?`, or

@@ -15,6 +15,7 @@ use super::{self as execution, MysqlConn as Conn};
 use crate::message::{NewMessage, StoredMessage};
 use crate::operations::MARK_CHUNK;
 use crate::operations::{Bind, Body, MarkFilter};
+use crate::retry::Retry;
 use crate::schema::direct_message_conversations as conv;
 use crate::schema::direct_messages as dm;
 use crate::schema::UtcTimestamp;
@@ -231,13 +232,18 @@ async fn migrate(conn: &mut Conn) -> Result<()> {
     Ok(())
 }
 
+/// Statements outside a transaction of the inbox's are not retried: MySQL waits for the
+/// locks they need (`innodb_lock_wait_timeout`).
+const PLAIN_RETRY: Option<Retry> = None;
+
 /// Runs `f` in a guarded transaction retried on deadlocks and Galera conflicts (a
 /// savepoint inside the caller's own).
 async fn write_transaction<'a, T, F>(conn: &mut Conn, f: F) -> Result<T>
 where
+    T: Send + 'a,
     F: for<'c> FnMut(&'c mut Conn) -> Body<'a, 'c, T> + Send,
 {
-    transactions::retrying(conn, f).await
+    transactions::retrying(conn, Retry::TRANSIENT, f).await
 }
 
 /// Inserts a message; its id is `LAST_INSERT_ID()` on this connection. Called inside the

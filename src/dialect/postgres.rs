@@ -11,6 +11,7 @@ use super::{self as execution, PgConn as Conn};
 use crate::dialect::postgres_send::SendToConversation;
 use crate::message::{NewMessage, StoredMessage};
 use crate::operations::{Bind, Body, MarkFilter, Sent};
+use crate::retry::Retry;
 use crate::schema::direct_message_conversations as conv;
 use crate::schema::direct_messages as dm;
 use crate::schema::UtcTimestamp;
@@ -115,13 +116,18 @@ async fn restore_after_failed_rollback(conn: &mut Conn) {
     transactions::end_transaction(conn, &["ROLLBACK"], &["ROLLBACK"]).await;
 }
 
+/// Statements outside a transaction of the inbox's are not retried: PostgreSQL waits for
+/// the locks they need.
+const PLAIN_RETRY: Option<Retry> = None;
+
 /// Runs `f` in a transaction retried on serialization failures and deadlocks (a savepoint
 /// inside the caller's own).
 async fn write_transaction<'a, T, F>(conn: &mut Conn, f: F) -> Result<T>
 where
+    T: Send + 'a,
     F: for<'c> FnMut(&'c mut Conn) -> Body<'a, 'c, T> + Send,
 {
-    transactions::retrying(conn, f).await
+    transactions::retrying(conn, Retry::TRANSIENT, f).await
 }
 
 crate::dialect::returning_hooks!();
@@ -191,18 +197,10 @@ async fn send_at_once(
     if execution::CANCELLABLE || transactions::is_nested(conn)? {
         return Ok(None);
     }
-    let mut attempt = 1;
-    loop {
-        match send_to_conversation(conn, sender, recipient, content).await {
-            Err(e) if attempt < crate::retry::MAX_ATTEMPTS && crate::retry::is_transient(&e) => {
-                let wait = crate::retry::backoff(attempt);
-                crate::trace::retry(attempt, &e, wait);
-                execution::sleep(wait).await;
-                attempt += 1;
-            }
-            result => return result,
-        }
-    }
+    transactions::again(conn, Retry::TRANSIENT, |conn: &mut Conn| {
+        Body::new(send_to_conversation(conn, sender, recipient, content))
+    })
+    .await
 }
 
 /// What [`SendToConversation`] yields: blocked, then the message's id and time, and the

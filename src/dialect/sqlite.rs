@@ -1,7 +1,7 @@
 //! SQLite: `RETURNING` (3.35+, bundled) and `BEGIN IMMEDIATE` write transactions, which
 //! also serialize every send, so no row lock is needed.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -11,11 +11,11 @@ use diesel::QueryResult;
 use super::{self as execution, SqliteConn as Conn};
 use crate::message::{NewMessage, StoredMessage};
 use crate::operations::{Bind, Body, MarkFilter};
-use crate::retry::backoff;
+use crate::retry::Retry;
 use crate::schema::direct_message_conversations as conv;
 use crate::schema::direct_messages as dm;
 use crate::schema::UtcTimestamp;
-use crate::{Error, Message, MessageId, Result, UserId};
+use crate::{Message, MessageId, Result, UserId};
 use execution::RunQueryDsl;
 
 // The shared operations, compiled for `Conn`: one text, mounted once per backend and flavour.
@@ -27,8 +27,7 @@ mod operations;
 #[path = "../operations/migrate.rs"]
 mod migrate;
 
-// SQLite never retries: its writers wait for the write lock instead (busy timeout).
-#[allow(clippy::duplicate_mod, dead_code)]
+#[allow(clippy::duplicate_mod)]
 #[path = "../operations/transactions.rs"]
 mod transactions;
 
@@ -68,52 +67,31 @@ fn statement<Q>(query: Q) -> Q {
     query
 }
 
-/// Whether SQLite refused a lock another connection holds.
-fn is_busy(error: &Error) -> bool {
-    let text = match error {
-        Error::Database(diesel::result::Error::DatabaseError(_, info)) => info.message(),
-        Error::Migration(text) => text,
-        _ => return false,
-    };
-    text.contains("database is locked")
+/// One write transaction around the whole run, so instances starting together apply the
+/// migrations one after the other; the write lock is waited for as long as
+/// [`MIGRATION_LOCK_WAIT`], whatever the connection's busy timeout.
+async fn migrate(conn: &mut Conn) -> Result<()> {
+    transactions::retrying(conn, Retry::busy_for(MIGRATION_LOCK_WAIT), |conn| {
+        Body::new(migrate::apply(conn, MIGRATIONS))
+    })
+    .await
 }
 
-/// One write transaction around the whole run, so instances starting together apply the
-/// migrations one after the other; a connection without a busy timeout gets "database is
-/// locked" at once, so the lock is asked for again until it is free.
-async fn migrate(conn: &mut Conn) -> Result<()> {
-    if transactions::is_nested(conn)? {
-        return migrate::apply(conn, MIGRATIONS).await;
-    }
-    let deadline = Instant::now() + MIGRATION_LOCK_WAIT;
-    let mut attempt = 1;
-    loop {
-        let run = transactions::transaction(conn, Some(BEGIN_IMMEDIATE), &mut |conn| {
-            Body::new(migrate::apply(conn, MIGRATIONS))
-        })
-        .await;
-        match run {
-            Err(e) if is_busy(&e) && Instant::now() < deadline => {
-                execution::sleep(backoff(attempt)).await;
-                attempt += 1;
-            }
-            result => return result,
-        }
-    }
-}
+/// Statements outside a transaction of the inbox's wait out a busy database: a read
+/// meets one while a writer commits (with the rollback journal), a write while another
+/// connection holds the write lock.
+const PLAIN_RETRY: Option<Retry> = Some(Retry::BUSY);
 
 /// Runs `f` in a transaction that takes the write lock up front (a savepoint inside the
-/// caller's own).
-async fn write_transaction<'a, T, F>(conn: &mut Conn, mut f: F) -> Result<T>
+/// caller's own). A busy database is waited out (see `PLAIN_RETRY`), whether the lock
+/// was refused at `BEGIN IMMEDIATE` or, with the rollback journal, the `COMMIT` found
+/// readers in the way: the attempt is rolled back whole and made again.
+async fn write_transaction<'a, T, F>(conn: &mut Conn, f: F) -> Result<T>
 where
+    T: Send + 'a,
     F: for<'c> FnMut(&'c mut Conn) -> Body<'a, 'c, T> + Send,
 {
-    let begin = if transactions::is_nested(conn)? {
-        None
-    } else {
-        Some(BEGIN_IMMEDIATE)
-    };
-    transactions::transaction(conn, begin, &mut f).await
+    transactions::retrying(conn, Retry::BUSY, f).await
 }
 
 crate::dialect::returning_hooks!();
@@ -177,14 +155,12 @@ async fn lock_conversation(
     .optional()
 }
 
-/// The outermost transaction a retry runs. SQLite's writers wait for the write lock
-/// rather than retry, so only the tests of the retry below use it.
-#[cfg_attr(not(test), allow(dead_code))]
+/// The outermost transaction of a retry: `BEGIN IMMEDIATE`, the body, `COMMIT`.
 async fn outermost<'a, T, F>(conn: &mut Conn, f: &mut F) -> Result<T>
 where
     F: for<'c> FnMut(&'c mut Conn) -> Body<'a, 'c, T>,
 {
-    transactions::transaction(conn, None, f).await
+    transactions::transaction(conn, Some(BEGIN_IMMEDIATE), f).await
 }
 
 /// The retry of the shared transaction text, on the one backend every test machine has.
@@ -196,6 +172,7 @@ mod tests {
 
     use super::*;
     use crate::execution::blocking::run;
+    use crate::Error;
 
     fn serialization_failure() -> Error {
         Error::Database(diesel::result::Error::DatabaseError(
@@ -219,7 +196,7 @@ mod tests {
     fn a_transient_failure_is_rolled_back_and_run_again() {
         let mut conn = conn();
         let mut attempts = 0;
-        let result = run(transactions::retrying(&mut conn, |c| {
+        let result = run(transactions::retrying(&mut conn, Retry::TRANSIENT, |c| {
             attempts += 1;
             let attempt = attempts;
             Body::new(async move {
@@ -245,7 +222,7 @@ mod tests {
         let mut conn = conn();
         let lines = crate::trace::recorder::Recorder::during(|| {
             let mut attempts = 0;
-            let result = run(transactions::retrying(&mut conn, |_| {
+            let result = run(transactions::retrying(&mut conn, Retry::TRANSIENT, |_| {
                 attempts += 1;
                 let attempt = attempts;
                 Body::new(async move {
@@ -269,7 +246,7 @@ mod tests {
     fn a_failure_that_persists_is_returned_after_the_last_attempt() {
         let mut conn = conn();
         let mut attempts = 0;
-        let result: Result<()> = run(transactions::retrying(&mut conn, |_| {
+        let result: Result<()> = run(transactions::retrying(&mut conn, Retry::TRANSIENT, |_| {
             attempts += 1;
             Body::new(async { Err(serialization_failure()) })
         }));
@@ -282,7 +259,7 @@ mod tests {
         let mut conn = conn();
         let mut attempts = 0;
         let outer: Result<()> = conn.transaction(|c| {
-            let inner: Result<()> = run(transactions::retrying(c, |_| {
+            let inner: Result<()> = run(transactions::retrying(c, Retry::TRANSIENT, |_| {
                 attempts += 1;
                 Body::new(async { Err(serialization_failure()) })
             }));
@@ -291,5 +268,123 @@ mod tests {
         });
         outer.unwrap();
         assert_eq!(attempts, 1);
+    }
+
+    /// A file shared by two connections, with table `t`, removed on drop.
+    struct File(std::path::PathBuf);
+
+    impl File {
+        fn new(name: &str) -> Self {
+            let path = std::env::temp_dir().join(format!(
+                "dm-busy-{name}-{}-{:?}.db",
+                std::process::id(),
+                std::thread::current().id()
+            ));
+            let file = File(path);
+            file.open()
+                .batch_execute("CREATE TABLE t (x INTEGER NOT NULL)")
+                .unwrap();
+            file
+        }
+
+        /// A connection with SQLite's defaults: no busy timeout.
+        fn open(&self) -> Conn {
+            Conn::establish(&self.0.to_string_lossy()).unwrap()
+        }
+
+        fn count(&self) -> i64 {
+            diesel::RunQueryDsl::get_result(
+                diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                    "(SELECT COUNT(*) FROM t)",
+                )),
+                &mut self.open(),
+            )
+            .unwrap()
+        }
+    }
+
+    impl Drop for File {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    fn insert_one(conn: &mut Conn, wait: Retry) -> Result<()> {
+        run(transactions::retrying(conn, wait, |c| {
+            Body::new(async move {
+                execution::batch_execute(c, "INSERT INTO t VALUES (1)").await?;
+                Ok(())
+            })
+        }))
+    }
+
+    #[test]
+    fn a_write_lock_held_past_the_deadline_is_an_error_that_wrote_nothing() {
+        let file = File::new("deadline");
+        let mut holder = file.open();
+        holder
+            .batch_execute("BEGIN IMMEDIATE; INSERT INTO t VALUES (0)")
+            .unwrap();
+        let started = std::time::Instant::now();
+        let error = insert_one(
+            &mut file.open(),
+            Retry::busy_for(Duration::from_millis(300)),
+        )
+        .unwrap_err();
+        let waited = started.elapsed();
+        assert!(
+            matches!(&error, Error::Database(e) if crate::retry::is_busy(e)),
+            "{error:?}"
+        );
+        assert!(
+            waited >= Duration::from_millis(150) && waited <= Duration::from_millis(400),
+            "waited {waited:?} for a deadline of 300 ms"
+        );
+        holder.batch_execute("ROLLBACK").unwrap();
+        assert_eq!(file.count(), 0, "nothing written");
+    }
+
+    #[test]
+    fn a_write_lock_released_before_the_deadline_is_waited_for() {
+        let file = File::new("released");
+        let mut holder = file.open();
+        holder
+            .batch_execute("BEGIN IMMEDIATE; INSERT INTO t VALUES (0)")
+            .unwrap();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            holder.batch_execute("COMMIT").unwrap();
+        });
+        insert_one(&mut file.open(), Retry::BUSY).unwrap();
+        release.join().unwrap();
+        assert_eq!(file.count(), 2);
+    }
+
+    #[test]
+    fn a_commit_that_finds_a_reader_in_the_way_is_made_again() {
+        // With the rollback journal a COMMIT needs every reader gone; a reader holding
+        // its shared lock makes it busy, and the attempt is rolled back and made again.
+        let file = File::new("commit");
+        let mut reader = file.open();
+        reader
+            .batch_execute("BEGIN; SELECT COUNT(*) FROM t")
+            .unwrap();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            reader.batch_execute("COMMIT").unwrap();
+        });
+        let mut attempts = 0;
+        let mut conn = file.open();
+        run(transactions::retrying(&mut conn, Retry::BUSY, |c| {
+            attempts += 1;
+            Body::new(async move {
+                execution::batch_execute(c, "INSERT INTO t VALUES (1)").await?;
+                Ok(())
+            })
+        }))
+        .unwrap();
+        release.join().unwrap();
+        assert!(attempts > 1, "the first COMMIT found the reader");
+        assert_eq!(file.count(), 1, "written once");
     }
 }

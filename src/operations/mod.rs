@@ -406,14 +406,14 @@ pub(crate) enum ReadScope<'a> {
 /// that borrows the connection for `'c` and what the caller captured for `'a`, which
 /// outlives it. (The `'a: 'c` bound, implied by the `PhantomData`, is what lets a closure
 /// `for<'c> FnMut(&'c mut Conn) -> Body<'a, 'c, T>` borrow its caller's data.)
-pub(crate) struct Body<'a, 'c, T> {
-    future: Pin<Box<dyn Future<Output = Result<T>> + Send + 'c>>,
+pub(crate) struct Body<'a, 'c, T, E = crate::Error> {
+    future: Pin<Box<dyn Future<Output = Result<T, E>> + Send + 'c>>,
     scope: PhantomData<&'c &'a ()>,
 }
 
-impl<'a, 'c, T> Body<'a, 'c, T> {
+impl<'a, 'c, T, E> Body<'a, 'c, T, E> {
     /// The body that `future` runs.
-    pub(crate) fn new(future: impl Future<Output = Result<T>> + Send + 'c) -> Self {
+    pub(crate) fn new(future: impl Future<Output = Result<T, E>> + Send + 'c) -> Self {
         Self {
             future: Box::pin(future),
             scope: PhantomData,
@@ -421,10 +421,10 @@ impl<'a, 'c, T> Body<'a, 'c, T> {
     }
 }
 
-impl<T> Future for Body<'_, '_, T> {
-    type Output = Result<T>;
+impl<T, E> Future for Body<'_, '_, T, E> {
+    type Output = Result<T, E>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, E>> {
         self.future.as_mut().poll(cx)
     }
 }

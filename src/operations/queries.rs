@@ -18,6 +18,7 @@
 use diesel::prelude::*;
 
 use super::execution::RunQueryDsl;
+use super::transactions::outside;
 use super::Conn;
 use crate::message::{NewMessage, StoredMessage};
 use crate::operations::{
@@ -41,10 +42,15 @@ impl Operations for Conn {
     }
 
     async fn is_blocked(&mut self, user: UserId, other: UserId) -> QueryResult<bool> {
-        super::statement(diesel::select(diesel::dsl::exists(
-            blocks::table.find((user, other)),
-        )))
-        .get_result(self)
+        outside(self, |conn| {
+            Body::new(async move {
+                super::statement(diesel::select(diesel::dsl::exists(
+                    blocks::table.find((user, other)),
+                )))
+                .get_result(conn)
+                .await
+            })
+        })
         .await
     }
 
@@ -111,7 +117,7 @@ impl Operations for Conn {
 
     async fn read(&mut self, id: MessageId, reader: Option<UserId>) -> Result<MessageRead> {
         // A plain read decides; only a message to mark takes a write transaction.
-        let stored = find_stored(self, id)
+        let stored = outside(self, |conn| Body::new(find_stored(conn, id)))
             .await?
             .ok_or(Error::MessageNotFound(id))?;
         let as_sender = if let Some(reader) = reader {
@@ -155,7 +161,8 @@ impl Operations for Conn {
     // drew MariaDB into walking the whole table by its primary key instead of reading the
     // user's unread range of `direct_messages_unread` (ordered by sender first).
     async fn unread_messages(&mut self, user: UserId) -> QueryResult<Vec<Message>> {
-        let mut unread = super::unread_messages(self, user).await?;
+        let mut unread =
+            outside(self, |conn| Body::new(super::unread_messages(conn, user))).await?;
         unread.sort_unstable_by_key(|m| m.id);
         Ok(unread)
     }
@@ -164,29 +171,39 @@ impl Operations for Conn {
     // the partners with something unread that `user` does not block, which costs
     // one index entry per such partner however many messages they sent.
     async fn unread_count(&mut self, user: UserId) -> QueryResult<i64> {
-        let counts: Vec<i64> = super::statement(
-            conv::table
-                .filter(conv::owner_id.eq(key(user)))
-                .filter(has_unread())
-                .filter(diesel::dsl::not(diesel::dsl::exists(
-                    blocks::table.filter(partner_blocked()),
-                )))
-                .select(conv::unread_count),
-        )
-        .load(self)
+        let counts: Vec<i64> = outside(self, |conn| {
+            Body::new(async move {
+                super::statement(
+                    conv::table
+                        .filter(conv::owner_id.eq(key(user)))
+                        .filter(has_unread())
+                        .filter(diesel::dsl::not(diesel::dsl::exists(
+                            blocks::table.filter(partner_blocked()),
+                        )))
+                        .select(conv::unread_count),
+                )
+                .load(conn)
+                .await
+            })
+        })
         .await?;
         Ok(counts.into_iter().sum())
     }
 
     async fn partners(&mut self, user: UserId) -> QueryResult<Vec<UserId>> {
-        super::statement(
-            conv::table
-                .filter(conv::owner_id.eq(key(user)))
-                .filter(conv::last_message_id.is_not_null())
-                .order(conv::last_message_id.desc())
-                .select(conv::partner_id),
-        )
-        .load(self)
+        outside(self, |conn| {
+            Body::new(async move {
+                super::statement(
+                    conv::table
+                        .filter(conv::owner_id.eq(key(user)))
+                        .filter(conv::last_message_id.is_not_null())
+                        .order(conv::last_message_id.desc())
+                        .select(conv::partner_id),
+                )
+                .load(conn)
+                .await
+            })
+        })
         .await
     }
 
@@ -197,25 +214,30 @@ impl Operations for Conn {
         query: ConversationQuery,
     ) -> Result<ConversationPage> {
         let (lo, hi) = conversation_key(user, partner);
-        let mut select = dm::table
-            .filter(in_conversation(lo, hi))
-            .filter(visible_in_own_conversation(user))
-            .select(Message::as_select())
-            .into_boxed();
-        if let Some(before) = query.before {
-            select = select.filter(dm::id.lt(key(before)));
-        }
-        if let Some(after) = query.after {
-            select = select.filter(dm::id.gt(key(after)));
-        }
-        select = if query.reversed {
-            select.order(newest_first())
-        } else {
-            select.order(oldest_first())
-        };
-        let mut messages: Vec<Message> = super::statement(Limited::new(select, query.limit))
-            .load(self)
-            .await?;
+        let mut messages: Vec<Message> = outside(self, |conn| {
+            Body::new(async move {
+                let mut select = dm::table
+                    .filter(in_conversation(lo, hi))
+                    .filter(visible_in_own_conversation(user))
+                    .select(Message::as_select())
+                    .into_boxed();
+                if let Some(before) = query.before {
+                    select = select.filter(dm::id.lt(key(before)));
+                }
+                if let Some(after) = query.after {
+                    select = select.filter(dm::id.gt(key(after)));
+                }
+                select = if query.reversed {
+                    select.order(newest_first())
+                } else {
+                    select.order(oldest_first())
+                };
+                super::statement(Limited::new(select, query.limit))
+                    .load(conn)
+                    .await
+            })
+        })
+        .await?;
         let mut unread: Vec<MessageId> = if query.mark_read {
             messages
                 .iter()
@@ -257,12 +279,17 @@ impl Operations for Conn {
         let mut read_at = Vec::with_capacity(raced.len());
         for ids in raced.chunks(MARK_CHUNK) {
             read_at.extend(
-                super::statement(
-                    dm::table
-                        .filter(dm::id.eq_any(ids.to_vec()))
-                        .select((dm::id, dm::read_at)),
-                )
-                .load::<(MessageId, Option<UtcTimestamp>)>(self)
+                outside(self, |conn| {
+                    Body::new(async move {
+                        super::statement(
+                            dm::table
+                                .filter(dm::id.eq_any(ids.to_vec()))
+                                .select((dm::id, dm::read_at)),
+                        )
+                        .load::<(MessageId, Option<UtcTimestamp>)>(conn)
+                        .await
+                    })
+                })
                 .await?,
             );
         }
@@ -282,27 +309,31 @@ impl Operations for Conn {
         user: UserId,
         query: ConversationsQuery,
     ) -> QueryResult<Vec<ConversationSummary>> {
-        let mut select = conv::table
-            .inner_join(dm::table.on(conv::last_message_id.eq(dm::id.nullable())))
-            .left_join(blocks::table.on(partner_blocked()))
-            .filter(conv::owner_id.eq(key(user)))
-            .filter(conv::archived.eq(key(query.archived)))
-            .order(conv::last_message_id.desc())
-            .select((
-                conv::partner_id,
-                Message::as_select(),
-                conv::unread_count,
-                blocks::blocker_id.nullable().is_not_null(),
-                conv::muted,
-            ))
-            .into_boxed();
-        if let Some(before) = query.before {
-            select = select.filter(conv::last_message_id.lt(key(before)));
-        }
-        let rows: Vec<(UserId, Message, i64, bool, bool)> =
-            super::statement(Limited::new(select, query.limit))
-                .load(self)
-                .await?;
+        let rows: Vec<(UserId, Message, i64, bool, bool)> = outside(self, |conn| {
+            Body::new(async move {
+                let mut select = conv::table
+                    .inner_join(dm::table.on(conv::last_message_id.eq(dm::id.nullable())))
+                    .left_join(blocks::table.on(partner_blocked()))
+                    .filter(conv::owner_id.eq(key(user)))
+                    .filter(conv::archived.eq(key(query.archived)))
+                    .order(conv::last_message_id.desc())
+                    .select((
+                        conv::partner_id,
+                        Message::as_select(),
+                        conv::unread_count,
+                        blocks::blocker_id.nullable().is_not_null(),
+                        conv::muted,
+                    ))
+                    .into_boxed();
+                if let Some(before) = query.before {
+                    select = select.filter(conv::last_message_id.lt(key(before)));
+                }
+                super::statement(Limited::new(select, query.limit))
+                    .load(conn)
+                    .await
+            })
+        })
+        .await?;
         Ok(rows
             .into_iter()
             .map(
@@ -319,11 +350,15 @@ impl Operations for Conn {
 
     async fn mark_conversation_read(&mut self, user: UserId, partner: UserId) -> Result<Marked> {
         // The counter is exact: when it says nothing is unread, take no write lock.
-        let unread: Option<i64> =
-            super::statement(conv::table.find((user, partner)).select(conv::unread_count))
-                .get_result(self)
-                .await
-                .optional()?;
+        let unread: Option<i64> = outside(self, |conn| {
+            Body::new(async move {
+                super::statement(conv::table.find((user, partner)).select(conv::unread_count))
+                    .get_result(conn)
+                    .await
+                    .optional()
+            })
+        })
+        .await?;
         if unread.unwrap_or(0) == 0 {
             return Ok(Marked::default());
         }
@@ -470,24 +505,34 @@ impl Operations for Conn {
         if user == blocked {
             return Err(Error::SelfBlock { user });
         }
-        super::statement(
-            diesel::insert_into(blocks::table)
-                .values((
-                    blocks::blocker_id.eq(user),
-                    blocks::blocked_id.eq(blocked),
-                    blocks::created_at.eq(UtcTimestamp(crate::timestamp::now())),
-                ))
-                .on_conflict_do_nothing(),
-        )
-        .execute(self)
+        outside(self, |conn| {
+            Body::new(async move {
+                super::statement(
+                    diesel::insert_into(blocks::table)
+                        .values((
+                            blocks::blocker_id.eq(user),
+                            blocks::blocked_id.eq(blocked),
+                            blocks::created_at.eq(UtcTimestamp(crate::timestamp::now())),
+                        ))
+                        .on_conflict_do_nothing(),
+                )
+                .execute(conn)
+                .await
+            })
+        })
         .await?;
         Ok(())
     }
 
     async fn unblock(&mut self, user: UserId, blocked: UserId) -> Result<()> {
-        super::statement(diesel::delete(blocks::table.find((user, blocked))))
-            .execute(self)
-            .await?;
+        outside(self, |conn| {
+            Body::new(async move {
+                super::statement(diesel::delete(blocks::table.find((user, blocked))))
+                    .execute(conn)
+                    .await
+            })
+        })
+        .await?;
         Ok(())
     }
 
@@ -526,35 +571,43 @@ impl Operations for Conn {
         // No cursor and no limit are bound as the widest values: one statement text.
         let before = before.unwrap_or(MessageId::MAX);
         let limit = limit.map_or(i64::MAX, i64::from);
-        let ids = match recent_matches(self, user, &terms, before, limit).await? {
-            Some(ids) => ids,
-            None => {
-                let binds = vec![
-                    Bind::Text(super::search_match(&terms)),
-                    Bind::Int(super::search_below(before)),
-                    Bind::Int(limit),
-                ];
-                let hits: Vec<crate::operations::SearchHit> =
-                    super::statement(Raw::new(super::SEARCH.select, binds))
-                        .load(self)
-                        .await?;
-                hits.into_iter().map(|hit| hit.id).collect()
-            }
-        };
-        let mut found = Vec::with_capacity(ids.len());
-        for ids in ids.chunks(MARK_CHUNK) {
-            // Visibility again: a delete between the two statements hides it already.
-            found.extend(
-                super::statement(
-                    dm::table
-                        .filter(dm::id.eq_any(ids.to_vec()))
-                        .filter(visible_in_own_conversation(user))
-                        .select(Message::as_select()),
-                )
-                .load::<Message>(self)
-                .await?,
-            );
-        }
+        // Read-only: run again whole when the database was busy.
+        let terms = &terms;
+        let mut found = outside(self, |conn| {
+            Body::new(async move {
+                let ids = match recent_matches(conn, user, terms, before, limit).await? {
+                    Some(ids) => ids,
+                    None => {
+                        let binds = vec![
+                            Bind::Text(super::search_match(terms)),
+                            Bind::Int(super::search_below(before)),
+                            Bind::Int(limit),
+                        ];
+                        let hits: Vec<crate::operations::SearchHit> =
+                            super::statement(Raw::new(super::SEARCH.select, binds))
+                                .load(conn)
+                                .await?;
+                        hits.into_iter().map(|hit| hit.id).collect()
+                    }
+                };
+                let mut found = Vec::with_capacity(ids.len());
+                for ids in ids.chunks(MARK_CHUNK) {
+                    // Visibility again: a delete between the two statements hides it already.
+                    found.extend(
+                        super::statement(
+                            dm::table
+                                .filter(dm::id.eq_any(ids.to_vec()))
+                                .filter(visible_in_own_conversation(user))
+                                .select(Message::as_select()),
+                        )
+                        .load::<Message>(conn)
+                        .await?,
+                    );
+                }
+                QueryResult::Ok(found)
+            })
+        })
+        .await?;
         found.sort_unstable_by_key(|m| std::cmp::Reverse(m.id));
         Ok(found)
     }
@@ -769,7 +822,7 @@ async fn find_changeable(
     id: MessageId,
     window: Option<chrono::Duration>,
 ) -> Result<StoredMessage> {
-    let stored = find_stored(conn, id)
+    let stored = outside(conn, |conn| Body::new(find_stored(conn, id)))
         .await?
         .ok_or(Error::MessageNotFound(id))?;
     may_change(&stored, user, id, window)?;

@@ -1,15 +1,16 @@
 //! How the inbox's own transactions begin, end and are run again, written once.
 //!
 //! Mounted by each dialect next to `queries.rs`, for each execution flavour, like it. The
-//! dialect decides how its outermost transaction is run (`super::outermost`); this text
-//! decides when one is retried and how a failed one is cleaned up.
+//! dialect decides how its outermost transaction is run (`super::outermost`) and which
+//! failures are run again (`super::RETRY`); this text holds the one retry loop
+//! ([`again`]) and how a failed transaction is cleaned up.
 
 use diesel::QueryResult;
 
 use super::execution;
 use super::Conn;
 use crate::operations::Body;
-use crate::retry::{backoff, is_transient, END_ATTEMPTS, MAX_ATTEMPTS};
+use crate::retry::{Retry, END_ATTEMPTS};
 use crate::Result;
 
 /// Whether `conn` is already inside a transaction (the caller's).
@@ -44,29 +45,109 @@ where
     }
 }
 
-/// A transaction that is retried, after a short random wait, on transient errors when it
-/// is the outermost one. Inside the caller's transaction it is a savepoint and never
+/// One attempt of something [`again`] may run several times: a body (any closure that
+/// makes one), or a whole transaction ([`Outermost`]).
+pub(super) trait Attempt<'a, T, E> {
+    /// Starts the attempt on `conn`.
+    fn start<'c>(&'c mut self, conn: &'c mut Conn) -> Body<'a, 'c, T, E>
+    where
+        'a: 'c;
+}
+
+impl<'a, T, E, F> Attempt<'a, T, E> for F
+where
+    F: for<'c> FnMut(&'c mut Conn) -> Body<'a, 'c, T, E>,
+{
+    fn start<'c>(&'c mut self, conn: &'c mut Conn) -> Body<'a, 'c, T, E>
+    where
+        'a: 'c,
+    {
+        self(conn)
+    }
+}
+
+/// A transaction of the inbox's as one attempt: the dialect's `super::outermost` around
+/// the body its closure makes.
+pub(super) struct Outermost<F>(F);
+
+impl<'a, T, F> Attempt<'a, T, crate::Error> for Outermost<F>
+where
+    T: Send + 'a,
+    F: for<'c> FnMut(&'c mut Conn) -> Body<'a, 'c, T> + Send,
+{
+    fn start<'c>(&'c mut self, conn: &'c mut Conn) -> Body<'a, 'c, T>
+    where
+        'a: 'c,
+    {
+        Body::new(super::outermost(conn, &mut self.0))
+    }
+}
+
+/// Runs the body `f` makes until it succeeds or fails for good (see [`attempts`]).
+pub(super) async fn again<'a, T, E, F>(
+    conn: &mut Conn,
+    policy: Retry,
+    f: F,
+) -> std::result::Result<T, E>
+where
+    E: crate::retry::Failure + std::fmt::Display,
+    F: for<'c> FnMut(&'c mut Conn) -> Body<'a, 'c, T, E>,
+{
+    attempts(conn, policy, f).await
+}
+
+/// Runs `attempt` until it succeeds or fails for good: after each failure that `policy`
+/// retries, a short random wait (the crate's backoff), then again. The crate's only retry
+/// loop; an attempt that fails must leave nothing behind.
+async fn attempts<'a, T, E>(
+    conn: &mut Conn,
+    policy: Retry,
+    mut attempt: impl Attempt<'a, T, E>,
+) -> std::result::Result<T, E>
+where
+    E: crate::retry::Failure + std::fmt::Display,
+{
+    let mut attempts = policy.start();
+    loop {
+        match attempt.start(conn).await {
+            Err(error) => match attempts.again(&error) {
+                Some(wait) => execution::sleep(wait).await,
+                None => return Err(error),
+            },
+            done => return done,
+        }
+    }
+}
+
+/// Runs `f`, statements outside any transaction of the inbox's (plain reads, and writes
+/// of one statement). When the connection is not inside a transaction of the caller's
+/// either, the failures the dialect's `super::PLAIN_RETRY` names are waited out (see
+/// [`again`]): on SQLite a busy database, which a read meets while a writer commits
+/// (with the rollback journal) and a write while another connection holds the lock.
+pub(super) async fn outside<'a, T, E, F>(conn: &mut Conn, mut f: F) -> std::result::Result<T, E>
+where
+    E: crate::retry::Failure + std::fmt::Display + From<diesel::result::Error>,
+    F: for<'c> FnMut(&'c mut Conn) -> Body<'a, 'c, T, E>,
+{
+    match super::PLAIN_RETRY {
+        Some(policy) if !is_nested(conn)? => again(conn, policy, f).await,
+        _ => f(conn).await,
+    }
+}
+
+/// A transaction that is run again (see [`again`]) on the failures `policy` names when
+/// it is the outermost one. Inside the caller's transaction it is a savepoint and never
 /// retried: the database may have aborted the caller's whole transaction, which only the
 /// caller can run again.
-pub(super) async fn retrying<'a, T, F>(conn: &mut Conn, mut f: F) -> Result<T>
+pub(super) async fn retrying<'a, T, F>(conn: &mut Conn, policy: Retry, mut f: F) -> Result<T>
 where
+    T: Send + 'a,
     F: for<'c> FnMut(&'c mut Conn) -> Body<'a, 'c, T> + Send,
 {
     if is_nested(conn)? {
         return transaction(conn, None, &mut f).await;
     }
-    let mut attempt = 1;
-    loop {
-        match super::outermost(conn, &mut f).await {
-            Err(e) if attempt < MAX_ATTEMPTS && is_transient(&e) => {
-                let wait = backoff(attempt);
-                crate::trace::retry(attempt, &e, wait);
-                execution::sleep(wait).await;
-                attempt += 1;
-            }
-            result => return result,
-        }
-    }
+    attempts(conn, policy, Outermost(f)).await
 }
 
 /// Ends a top-level transaction of ours for good: the statements `first` (then, if the
@@ -75,6 +156,10 @@ where
 /// connection's transactions is then reset to "none", or left broken if the server never
 /// confirmed, so that a pool discards the connection rather than let the next transaction
 /// commit what this one left behind.
+#[cfg_attr(
+    feature = "sqlite",
+    allow(dead_code, reason = "SQLite's mount leaves its ROLLBACK to Diesel")
+)]
 pub(super) async fn end_transaction(conn: &mut Conn, first: &[&str], again: &[&str]) {
     let mut ended = false;
     for attempt in 0..END_ATTEMPTS {

@@ -8,7 +8,8 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -16,11 +17,12 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use diesel_async::pooled_connection::deadpool::Pool;
+#[cfg(feature = "postgres")]
 use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use directmessages::{
     AsyncInbox, ConversationQuery, ConversationSummary, ConversationsQuery, Error, Inbox, Message,
-    MessageId, SearchQuery, UserId,
+    MessageId, SearchQuery, SqliteCustomizer, UserId,
 };
 use futures_util::Stream;
 use serde::{Deserialize, Serialize};
@@ -56,7 +58,11 @@ impl Db {
             #[cfg(not(feature = "postgres"))]
             return Err("built without PostgreSQL: run with `--features postgres`".into());
         }
-        let manager = AsyncDieselConnectionManager::<SqliteConn>::new(url);
+        // WAL: readers go on while one connection writes, and a commit does not wait for
+        // the disk (`synchronous = NORMAL`: a power cut can lose the last commits, a crash
+        // of the process none). The busy timeout has a waiting writer woken as soon as
+        // the lock is free; the inbox waits out a busy database in any case.
+        let manager = SqliteCustomizer::new().wal(true).manager(url);
         // SQLite has one writer at a time; a few connections serve the readers.
         let pool = Pool::builder(manager).max_size(4).build()?;
         let mut conn = pool.get().await?;
@@ -262,6 +268,89 @@ impl IntoResponse for ApiError {
 
 type ApiResult<T> = Result<T, ApiError>;
 
+/// A request axum could not take apart (malformed JSON, a path or query of the wrong
+/// type, a body too large): its status, in the API's error shape.
+fn malformed(status: StatusCode, text: String) -> ApiError {
+    ApiError::new(status, "bad_request", text)
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        malformed(r.status(), r.body_text())
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(r: PathRejection) -> Self {
+        malformed(r.status(), r.body_text())
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        malformed(r.status(), r.body_text())
+    }
+}
+
+/// axum's `Json` body, rejected in the API's error shape.
+#[derive(Debug)]
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let Json(value) = Json::<T>::from_request(req, state).await?;
+        Ok(Body(value))
+    }
+}
+
+/// axum's `Path`, rejected in the API's error shape.
+#[derive(Debug)]
+pub struct Path<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let axum::extract::Path(value) =
+            axum::extract::Path::<T>::from_request_parts(parts, state).await?;
+        Ok(Path(value))
+    }
+}
+
+/// axum's `Query`, rejected in the API's error shape.
+#[derive(Debug)]
+pub struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let axum::extract::Query(value) =
+            axum::extract::Query::<T>::from_request_parts(parts, state).await?;
+        Ok(Query(value))
+    }
+}
+
+/// A path no route has.
+async fn no_route() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no_route",
+        "no such route".to_owned(),
+    )
+}
+
+/// A route asked with a method it does not take.
+async fn wrong_method() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not take that method".to_owned(),
+    )
+}
+
 /// The router: the chat page at `/`, the API under `/api`.
 pub fn app(state: AppState) -> Router {
     Router::new()
@@ -290,6 +379,8 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/api/blocks/{user}", put(block).delete(unblock))
         .route("/healthz", get(|| async { "ok" }))
+        .fallback(no_route)
+        .method_not_allowed_fallback(wrong_method)
         .with_state(state)
 }
 
@@ -309,7 +400,7 @@ pub struct NewMessage {
 async fn send(
     State(app): State<AppState>,
     CurrentUser(me): CurrentUser,
-    Json(new): Json<NewMessage>,
+    Body(new): Body<NewMessage>,
 ) -> ApiResult<(StatusCode, Json<Message>)> {
     let sent = with_conn!(app.db, |conn| app
         .inbox
@@ -329,7 +420,7 @@ async fn edit(
     State(app): State<AppState>,
     CurrentUser(me): CurrentUser,
     Path(id): Path<MessageId>,
-    Json(edit): Json<Edit>,
+    Body(edit): Body<Edit>,
 ) -> ApiResult<Json<Message>> {
     let edited = with_conn!(app.db, |conn| app
         .inbox

@@ -421,6 +421,117 @@ async fn every_error_has_its_status_and_a_json_body() {
     assert_eq!(page, [m]);
 }
 
+/// A raw request (method, path, body, content type) and the status and error code it
+/// must get.
+type Malformed = (
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    Option<&'static str>,
+    StatusCode,
+    &'static str,
+);
+
+/// What axum refuses before a handler runs (a body that is not JSON or lacks a field, a
+/// path or query of the wrong type, no such route, a method the route does not take)
+/// answers in the same `{"error", "message"}` shape as every other error.
+#[tokio::test]
+async fn malformed_requests_answer_in_the_error_shape() {
+    let client = Client::new().await;
+    let cases: [Malformed; 8] = [
+        (
+            "POST",
+            "/api/messages",
+            Some("{not json"),
+            Some("application/json"),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "POST",
+            "/api/messages",
+            Some(r#"{"to": 2}"#),
+            Some("application/json"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_request",
+        ),
+        (
+            "POST",
+            "/api/messages",
+            Some(r#"{"to": 2, "content": "x"}"#),
+            None,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "bad_request",
+        ),
+        (
+            "PATCH",
+            "/api/messages/1",
+            Some("[1, 2]"),
+            Some("application/json"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_request",
+        ),
+        (
+            "POST",
+            "/api/messages/abc/read",
+            None,
+            None,
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "GET",
+            "/api/conversations/2?limit=many",
+            None,
+            None,
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "GET",
+            "/api/nowhere",
+            None,
+            None,
+            StatusCode::NOT_FOUND,
+            "no_route",
+        ),
+        (
+            "PUT",
+            "/api/messages",
+            None,
+            None,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+    ];
+    for (method, path, body, content_type, status, code) in cases {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("x-user-id", "1");
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        let request = request
+            .body(Body::from(body.unwrap_or_default().to_owned()))
+            .unwrap();
+        let response = client.router.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), status, "{method} {path}");
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let error: ErrorBody = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+            panic!("{method} {path}: {e}: {}", String::from_utf8_lossy(&bytes))
+        });
+        assert_eq!(error.error, code, "{method} {path}");
+        assert!(!error.message.is_empty(), "{method} {path}");
+    }
+    let (status, bytes) = client.call(Some(2), "GET", "/api/unread", None).await;
+    assert_eq!(
+        (status, bytes.as_slice()),
+        (StatusCode::OK, &br#"{"count":0}"#[..]),
+        "nothing stored"
+    );
+}
+
 #[test]
 fn every_inbox_error_maps_to_the_status_a_client_expects() {
     use axum::response::IntoResponse;

@@ -158,3 +158,158 @@ async fn the_event_stream_tells_both_users_over_a_socket() {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
 }
+
+/// One instance of the service as a user starts it: the binary, with `DATABASE_URL` and
+/// `ADDR`, on a port of its own; stopped on drop.
+struct Instance {
+    _child: tokio::process::Child,
+    addr: std::net::SocketAddr,
+}
+
+impl Instance {
+    async fn start(database_url: &str) -> Self {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_directmessages-service"))
+            .env("DATABASE_URL", database_url)
+            .env("ADDR", "127.0.0.1:0")
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start the service");
+        let stdout = child.stdout.take().expect("its output");
+        let mut line = String::new();
+        tokio::time::timeout(
+            Duration::from_secs(60),
+            tokio::io::BufReader::new(stdout).read_line(&mut line),
+        )
+        .await
+        .expect("the service started within a minute")
+        .expect("its first line");
+        // "chat on http://127.0.0.1:PORT (database: …)"
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|addr| addr.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {line:?}"));
+        Self {
+            _child: child,
+            addr,
+        }
+    }
+}
+
+/// Sixteen clients send 500 messages from one user to five others, each send through one
+/// of two instances on the same database, then forty clients read one message at once
+/// through both: every send answers 201, every read 200, never a 5xx, and the unread
+/// counts add up to the sends.
+async fn two_instances_take_sixteen_concurrent_senders(database_url: &str) {
+    const CLIENTS: usize = 16;
+    const SENDS: usize = 500;
+    let instances = [
+        Instance::start(database_url).await,
+        Instance::start(database_url).await,
+    ];
+    let addrs = [instances[0].addr, instances[1].addr];
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let next = next.clone();
+            tokio::spawn(async move {
+                let mut statuses = Vec::new();
+                loop {
+                    let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if k >= SENDS {
+                        return statuses;
+                    }
+                    let body = format!(r#"{{"to": {}, "content": "load {k}"}}"#, 2 + k % 5);
+                    let (status, text) =
+                        request(addrs[(c + k) % 2], 1, "POST", "/api/messages", &body).await;
+                    statuses.push((status, text));
+                }
+            })
+        })
+        .collect();
+    let mut created = 0;
+    for client in clients {
+        for (status, text) in client.await.unwrap() {
+            assert_eq!(status, 201, "a send answered {status}: {text}");
+            created += 1;
+        }
+    }
+    assert_eq!(created, SENDS);
+
+    let mut unread = 0;
+    for user in 2..=6 {
+        let (status, body) = request(addrs[user % 2], user as i64, "GET", "/api/unread", "").await;
+        assert_eq!(status, 200, "{body}");
+        unread += serde_json::from_str::<serde_json::Value>(&body).unwrap()["count"]
+            .as_i64()
+            .unwrap();
+    }
+    assert_eq!(
+        unread, SENDS as i64,
+        "the unread counts add up to the sends"
+    );
+
+    // Forty readers of one unread message, through both instances at once.
+    let (status, body) = request(
+        addrs[0],
+        1,
+        "POST",
+        "/api/messages",
+        r#"{"to": 7, "content": "read me"}"#,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let id = serde_json::from_str::<Message>(&body).unwrap().id;
+    let readers: Vec<_> = (0..40)
+        .map(|r| {
+            let addr = addrs[r % 2];
+            tokio::spawn(async move {
+                request(addr, 7, "POST", &format!("/api/messages/{id}/read"), "").await
+            })
+        })
+        .collect();
+    for reader in readers {
+        let (status, body) = reader.await.unwrap();
+        assert_eq!(status, 200, "a read answered {status}: {body}");
+    }
+    let (status, body) = request(addrs[1], 7, "GET", "/api/unread", "").await;
+    assert_eq!((status, body.as_str()), (200, r#"{"count":0}"#));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_one_sqlite_file_answer_every_concurrent_send() {
+    let path = std::env::temp_dir().join(format!("dm-service-load-{}.db", std::process::id()));
+    two_instances_take_sixteen_concurrent_senders(&path.to_string_lossy()).await;
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
+
+/// The same on PostgreSQL (`DIRECTMESSAGES_POSTGRES_URL`, a schema of its own).
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_postgresql_answer_every_concurrent_send() {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    let Ok(url) = std::env::var("DIRECTMESSAGES_POSTGRES_URL") else {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("CI=true but DIRECTMESSAGES_POSTGRES_URL is not set");
+        }
+        eprintln!("note: PostgreSQL test skipped: DIRECTMESSAGES_POSTGRES_URL is not set");
+        return;
+    };
+    let schema = format!("dm_service_load_{}", std::process::id());
+    let mut admin = diesel::PgConnection::establish(&url).unwrap();
+    admin
+        .batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .unwrap();
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let scoped = format!("{url}{separator}options=-csearch_path%3D{schema}");
+    two_instances_take_sixteen_concurrent_senders(&scoped).await;
+    admin
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .unwrap();
+}
