@@ -58,7 +58,7 @@ mod error;
 mod execution;
 mod inbox;
 mod message;
-mod migrations;
+pub mod migrations;
 // The sealed `Operations` trait and the values it returns are `pub` in this private
 // module: reachable through `InboxConnection`'s sealed supertrait, never nameable.
 #[allow(unreachable_pub)]

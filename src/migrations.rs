@@ -1,4 +1,31 @@
-//! The embedded SQL migrations.
+//! The crate's SQL migrations, one folder per backend (`migrations/{sqlite,postgres,mysql}`):
+//! embedded for Diesel's `MigrationHarness`, and applied under a start-up lock by
+//! [`run_migrations`] and `run_migrations_async`.
+//!
+//! A host that runs migrations with its own harness can run, list and revert ours the
+//! same way:
+//!
+//! ```
+//! # #[cfg(feature = "sqlite")]
+//! # fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! use diesel::{Connection, SqliteConnection};
+//! use diesel_migrations::MigrationHarness;
+//!
+//! let mut conn = SqliteConnection::establish(":memory:")?;
+//! assert_eq!(conn.pending_migrations(directmessages::migrations::SQLITE)?.len(), 4);
+//! conn.run_pending_migrations(directmessages::migrations::SQLITE)?;
+//! conn.revert_all_migrations(directmessages::migrations::SQLITE)?;
+//! # Ok(()) }
+//! # #[cfg(not(feature = "sqlite"))] fn main() {}
+//! ```
+//!
+//! Which runner `run_migrations_async` uses: on SQLite's async connection, which runs each
+//! operation on a blocking thread with the plain `SqliteConnection`, Diesel's harness, as
+//! `run_migrations` does; on diesel-async's PostgreSQL and MySQL connections, which no
+//! harness takes by reference (diesel-async's `AsyncMigrationHarness` takes the
+//! connection by value and blocks a runtime thread, which a current-thread runtime does
+//! not allow), the crate's own runner, which applies the same `up.sql` files and records
+//! them in the same table as the harness does.
 
 #[cfg(feature = "diesel-async")]
 use crate::connection::AsyncInboxConnection;
@@ -6,6 +33,44 @@ use crate::connection::InboxConnection;
 use crate::execution::blocking::run;
 use crate::operations::Operations;
 use crate::Result;
+
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+use diesel_migrations::{embed_migrations, EmbeddedMigrations};
+
+/// The SQLite migrations, for a host's own `MigrationHarness`.
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+/// The PostgreSQL migrations, for a host's own `MigrationHarness`.
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// The MySQL/MariaDB migrations, for a host's own `MigrationHarness`.
+#[cfg(feature = "mysql")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
+pub const MYSQL: EmbeddedMigrations = embed_migrations!("migrations/mysql");
+
+// The same folders as lists of (version, `up.sql`), for the async runner.
+include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
+
+/// A connection Diesel's harness runs migrations on (the blocking flavour's).
+pub(crate) trait Harness {
+    /// Runs the migrations of `source` not applied yet.
+    fn run_pending(&mut self, source: EmbeddedMigrations) -> Result<()>;
+}
+
+impl<C> Harness for C
+where
+    C: diesel::Connection + diesel_migrations::MigrationHarness<<C as diesel::Connection>::Backend>,
+{
+    fn run_pending(&mut self, source: EmbeddedMigrations) -> Result<()> {
+        self.run_pending_migrations(source)
+            .map(drop)
+            .map_err(|e| crate::Error::Migration(e.to_string()))
+    }
+}
 
 /// Applies the crate's pending migrations for `conn`'s backend; safe to call on every
 /// start-up.

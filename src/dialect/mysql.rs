@@ -35,28 +35,6 @@ mod migrate;
 #[path = "../operations/transactions.rs"]
 mod transactions;
 
-/// The embedded migrations, oldest first.
-const MIGRATIONS: &[migrate::Migration] = &[
-    (
-        "00000000000101",
-        include_str!("../../migrations/mysql/00000000000101_create_direct_messages/up.sql"),
-    ),
-    (
-        "00000000000102",
-        include_str!(
-            "../../migrations/mysql/00000000000102_create_direct_message_conversations/up.sql"
-        ),
-    ),
-    (
-        "00000000000103",
-        include_str!("../../migrations/mysql/00000000000103_create_direct_message_blocks/up.sql"),
-    ),
-    (
-        "00000000000104",
-        include_str!("../../migrations/mysql/00000000000104_create_direct_message_search/up.sql"),
-    ),
-];
-
 /// The name of the lock `run_migrations` holds, and how long it waits for it (seconds).
 const MIGRATION_LOCK: &str = "directmessages.migrations";
 const MIGRATION_LOCK_WAIT_SECONDS: i32 = 300;
@@ -223,7 +201,12 @@ async fn migrate(conn: &mut Conn) -> Result<()> {
             "another connection held the migration lock for {MIGRATION_LOCK_WAIT_SECONDS} s"
         )));
     }
-    let applied = migrate::apply(conn, MIGRATIONS).await;
+    let applied = migrate::apply(
+        conn,
+        crate::migrations::MYSQL,
+        crate::migrations::MYSQL_LISTED,
+    )
+    .await;
     let released = statement(diesel::select(release_lock(MIGRATION_LOCK)))
         .get_result::<Option<i32>>(conn)
         .await;

@@ -31,32 +31,6 @@ mod migrate;
 #[path = "../operations/transactions.rs"]
 mod transactions;
 
-/// The embedded migrations, oldest first.
-const MIGRATIONS: &[migrate::Migration] = &[
-    (
-        "00000000000101",
-        include_str!("../../migrations/postgres/00000000000101_create_direct_messages/up.sql"),
-    ),
-    (
-        "00000000000102",
-        include_str!(
-            "../../migrations/postgres/00000000000102_create_direct_message_conversations/up.sql"
-        ),
-    ),
-    (
-        "00000000000103",
-        include_str!(
-            "../../migrations/postgres/00000000000103_create_direct_message_blocks/up.sql"
-        ),
-    ),
-    (
-        "00000000000104",
-        include_str!(
-            "../../migrations/postgres/00000000000104_create_direct_message_search/up.sql"
-        ),
-    ),
-];
-
 /// The key of the session advisory lock `run_migrations` holds ("directmessages" in ASCII,
 /// truncated), so that instances starting together migrate one after the other.
 const MIGRATION_LOCK: i64 = 0x6469_7265_6374_6d73;
@@ -75,13 +49,23 @@ async fn migrate(conn: &mut Conn) -> Result<()> {
             .bind::<BigInt, _>(MIGRATION_LOCK)
             .execute(conn)
             .await?;
-        return migrate::apply(conn, MIGRATIONS).await;
+        return migrate::apply(
+            conn,
+            crate::migrations::POSTGRES,
+            crate::migrations::POSTGRES_LISTED,
+        )
+        .await;
     }
     diesel::sql_query("SELECT pg_advisory_lock($1)")
         .bind::<BigInt, _>(MIGRATION_LOCK)
         .execute(conn)
         .await?;
-    let applied = migrate::apply(conn, MIGRATIONS).await;
+    let applied = migrate::apply(
+        conn,
+        crate::migrations::POSTGRES,
+        crate::migrations::POSTGRES_LISTED,
+    )
+    .await;
     let unlocked = diesel::sql_query("SELECT pg_advisory_unlock($1)")
         .bind::<BigInt, _>(MIGRATION_LOCK)
         .execute(conn)

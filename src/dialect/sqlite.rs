@@ -31,28 +31,6 @@ mod migrate;
 #[path = "../operations/transactions.rs"]
 mod transactions;
 
-/// The embedded migrations, oldest first.
-const MIGRATIONS: &[migrate::Migration] = &[
-    (
-        "00000000000101",
-        include_str!("../../migrations/sqlite/00000000000101_create_direct_messages/up.sql"),
-    ),
-    (
-        "00000000000102",
-        include_str!(
-            "../../migrations/sqlite/00000000000102_create_direct_message_conversations/up.sql"
-        ),
-    ),
-    (
-        "00000000000103",
-        include_str!("../../migrations/sqlite/00000000000103_create_direct_message_blocks/up.sql"),
-    ),
-    (
-        "00000000000104",
-        include_str!("../../migrations/sqlite/00000000000104_create_direct_message_search/up.sql"),
-    ),
-];
-
 /// How long `run_migrations` waits for other connections' write transactions.
 const MIGRATION_LOCK_WAIT: Duration = Duration::from_secs(60);
 
@@ -72,7 +50,11 @@ fn statement<Q>(query: Q) -> Q {
 /// [`MIGRATION_LOCK_WAIT`], whatever the connection's busy timeout.
 async fn migrate(conn: &mut Conn) -> Result<()> {
     transactions::retrying(conn, Retry::busy_for(MIGRATION_LOCK_WAIT), |conn| {
-        Body::new(migrate::apply(conn, MIGRATIONS))
+        Body::new(migrate::apply(
+            conn,
+            crate::migrations::SQLITE,
+            crate::migrations::SQLITE_LISTED,
+        ))
     })
     .await
 }

@@ -52,6 +52,11 @@ pub(crate) const PREPARED_CONTROL: bool = false;
 #[cfg_attr(not(feature = "postgres"), allow(dead_code))] // read by PostgreSQL's send
 pub(crate) const CANCELLABLE: bool = true;
 
+/// Diesel's migration harness on `conn`: none on this flavour (see `crate::migrations`).
+pub(crate) fn harness<C>(_: &mut C) -> Option<&mut dyn crate::migrations::Harness> {
+    None
+}
+
 /// Waits without holding the thread (tokio's timer).
 pub(crate) async fn sleep(duration: Duration) {
     tokio::time::sleep(duration).await;

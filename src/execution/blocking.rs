@@ -103,6 +103,13 @@ pub(crate) const PREPARED_CONTROL: bool = true;
 #[cfg_attr(not(feature = "postgres"), allow(dead_code))] // read by PostgreSQL's send
 pub(crate) const CANCELLABLE: bool = false;
 
+/// Diesel's migration harness on `conn`: every connection of this flavour has one.
+pub(crate) fn harness<C: crate::migrations::Harness>(
+    conn: &mut C,
+) -> Option<&mut dyn crate::migrations::Harness> {
+    Some(conn)
+}
+
 /// Waits on this thread.
 pub(crate) fn sleep(duration: Duration) -> Ready<()> {
     std::thread::sleep(duration);

@@ -1,9 +1,12 @@
-//! Applies a dialect's embedded migrations and records them the way Diesel's migration
-//! harness does, in `__diesel_schema_migrations`, beside the host app's own: one text for
-//! both flavours (diesel-async has no harness that fits an `async fn` on a borrowed
-//! connection). Mounted by each dialect, which serializes instances around it.
+//! Applies a dialect's migrations: on a blocking connection with Diesel's own
+//! `MigrationHarness` (`run_pending_migrations` of the embedded migrations); on an async
+//! one, which has no harness that fits an `async fn` on a borrowed connection, by applying
+//! the same files (listed from the same folder by `build.rs`) and recording each the way
+//! the harness does, in `__diesel_schema_migrations` beside the host app's own. Mounted by
+//! each dialect, which serializes instances around it.
 
 use diesel::prelude::*;
+use diesel_migrations::EmbeddedMigrations;
 
 use super::execution::{self, RunQueryDsl};
 use super::Conn;
@@ -18,17 +21,31 @@ diesel::table! {
     }
 }
 
-/// The table as Diesel's harness creates it.
+/// The table as Diesel's harness creates it (whose `pending_migrations` then finds ours
+/// applied: `tests/async.rs`).
 const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS __diesel_schema_migrations (\
      version VARCHAR(50) PRIMARY KEY NOT NULL, \
      run_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP)";
 
-/// One embedded migration: its version and its `up.sql`.
-pub(super) type Migration = (&'static str, &'static str);
+/// Applies each of the migrations not recorded yet, in order: `embedded` through Diesel's
+/// harness where the flavour has one, else `listed`, the same files.
+pub(super) async fn apply(
+    conn: &mut Conn,
+    embedded: EmbeddedMigrations,
+    listed: &'static [(&'static str, &'static str)],
+) -> Result<()> {
+    if let Some(harness) = execution::harness(conn) {
+        return harness.run_pending(embedded);
+    }
+    apply_listed(conn, listed).await
+}
 
-/// Applies, in order, each of `migrations` not recorded yet, each in a transaction (a
-/// savepoint inside one) with its record.
-pub(super) async fn apply(conn: &mut Conn, migrations: &[Migration]) -> Result<()> {
+/// Applies, in order, each of `migrations` (version, `up.sql`) not recorded yet, each in a
+/// transaction (a savepoint inside one) with its record.
+async fn apply_listed(
+    conn: &mut Conn,
+    migrations: &'static [(&'static str, &'static str)],
+) -> Result<()> {
     use self::__diesel_schema_migrations::dsl::{__diesel_schema_migrations as table, version};
     execution::batch_execute(conn, CREATE_MIGRATIONS_TABLE).await?;
     let applied: Vec<String> = super::statement(table.select(version)).load(conn).await?;

@@ -19,7 +19,7 @@ use directmessages::InboxConnection;
 /// One isolated database for one test.
 pub trait TestDb: Sized + Sync + 'static {
     /// The connection type of the backend.
-    type Conn: InboxConnection + R2D2Connection + Probe + Send + 'static;
+    type Conn: InboxConnection + R2D2Connection + Probe + Schema + Send + 'static;
     /// The backend's name, for notices.
     const NAME: &'static str;
     /// What each connection runs before a test uses it.
@@ -420,8 +420,61 @@ macro_rules! probe {
         timeout: $timeout:expr,
         session: $session:expr,
         cancel: $cancel:expr,
-        search_rows: $search_rows:expr $(,)?
+        search_rows: $search_rows:expr,
+        migrations: $migrations:expr,
+        catalog: $catalog:expr $(,)?
     ) => {
+        impl Schema for $conn {
+            fn catalog(&mut self) -> Vec<String> {
+                #[derive(QueryableByName)]
+                struct Item {
+                    #[diesel(sql_type = diesel::sql_types::Text)]
+                    item: String,
+                }
+                let mut items: Vec<String> = diesel::sql_query($catalog)
+                    .load::<Item>(self)
+                    .expect("catalog")
+                    .into_iter()
+                    .map(|i| i.item)
+                    .collect();
+                items.sort();
+                items
+            }
+
+            fn migrate_up_to(&mut self, last: &str) {
+                use diesel::migration::MigrationSource;
+                use diesel_migrations::MigrationHarness;
+                // Creates Diesel's table, as `run_pending_migrations` would first.
+                self.applied_migrations().expect("applied migrations");
+                let source = $migrations;
+                let all = MigrationSource::<<Self as Connection>::Backend>::migrations(&source)
+                    .expect("embedded migrations");
+                for migration in all {
+                    if migration.name().version().to_string().as_str() <= last {
+                        self.run_migration(&*migration).expect("migration");
+                    }
+                }
+            }
+
+            fn revert_all(&mut self) -> usize {
+                use diesel_migrations::MigrationHarness;
+                self.revert_all_migrations($migrations)
+                    .expect("revert")
+                    .len()
+            }
+
+            fn revert_last(&mut self) {
+                use diesel_migrations::MigrationHarness;
+                self.revert_last_migration($migrations)
+                    .expect("revert the last");
+            }
+
+            fn pending(&mut self) -> usize {
+                use diesel_migrations::MigrationHarness;
+                self.pending_migrations($migrations).expect("pending").len()
+            }
+        }
+
         impl TestConn for $conn {
             type Blocking = Self;
             #[cfg(feature = "diesel-async")]
@@ -704,6 +757,10 @@ probe!(
     session: "SELECT 0 AS id",
     cancel: |_| None,
     search_rows: "SELECT count(*) AS n FROM direct_message_search WHERE rowid IN (2 * ?1, 2 * ?1 + 1)",
+    migrations: directmessages::migrations::SQLITE,
+    catalog: "SELECT type || ' ' || name || ' on ' || tbl_name || ': ' || COALESCE(sql, '') AS item \
+              FROM sqlite_master WHERE tbl_name <> '__diesel_schema_migrations' \
+              AND name NOT LIKE 'sqlite_%'",
 );
 #[cfg(feature = "postgres")]
 probe!(
@@ -714,6 +771,19 @@ probe!(
     session: "SELECT pg_backend_pid()::BIGINT AS id",
     cancel: |id| Some(format!("SELECT pg_cancel_backend({id})")),
     search_rows: "SELECT count(*) AS n FROM direct_message_search WHERE message_id = $1",
+    migrations: directmessages::migrations::POSTGRES,
+    catalog: "SELECT c.relkind::text || ' ' || c.relname AS item FROM pg_class c \
+              JOIN pg_namespace n ON n.oid = c.relnamespace \
+              WHERE n.nspname = current_schema() \
+              AND position('__diesel_schema_migrations' IN c.relname) = 0 \
+              UNION ALL SELECT 'trigger ' || t.tgname FROM pg_trigger t \
+              JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+              WHERE n.nspname = current_schema() AND NOT t.tgisinternal \
+              UNION ALL SELECT 'function ' || p.proname FROM pg_proc p \
+              JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = current_schema() \
+              UNION ALL SELECT 'type ' || t.typname FROM pg_type t \
+              JOIN pg_namespace n ON n.oid = t.typnamespace WHERE n.nspname = current_schema() \
+              AND position('__diesel_schema_migrations' IN t.typname) = 0",
 );
 #[cfg(feature = "mysql")]
 probe!(
@@ -724,7 +794,32 @@ probe!(
     session: "SELECT CAST(CONNECTION_ID() AS SIGNED) AS id",
     cancel: |id| Some(format!("KILL QUERY {id}")),
     search_rows: "SELECT count(*) AS n FROM direct_message_search WHERE message_id = ?",
+    migrations: directmessages::migrations::MYSQL,
+    catalog: "SELECT CONCAT('table ', TABLE_NAME, ' ', ENGINE) AS item FROM information_schema.TABLES \
+              WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME <> '__diesel_schema_migrations' \
+              UNION ALL SELECT CONCAT('index ', TABLE_NAME, '.', INDEX_NAME, ' ', COLUMN_NAME) \
+              FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() \
+              AND TABLE_NAME <> '__diesel_schema_migrations' \
+              UNION ALL SELECT CONCAT('trigger ', TRIGGER_NAME) FROM information_schema.TRIGGERS \
+              WHERE TRIGGER_SCHEMA = DATABASE() \
+              UNION ALL SELECT CONCAT('routine ', ROUTINE_NAME) FROM information_schema.ROUTINES \
+              WHERE ROUTINE_SCHEMA = DATABASE()",
 );
+
+/// The schema as the database's catalog lists it, and Diesel's harness on it.
+pub trait Schema {
+    /// Every table, index, trigger, function and type of the test's database or schema
+    /// (Diesel's own migrations table aside), one line each, sorted.
+    fn catalog(&mut self) -> Vec<String>;
+    /// Runs, with Diesel's harness, the crate's migrations up to version `last`.
+    fn migrate_up_to(&mut self, last: &str);
+    /// Reverts every applied migration of the crate with Diesel's harness; how many.
+    fn revert_all(&mut self) -> usize;
+    /// Reverts the crate's latest applied migration with Diesel's harness.
+    fn revert_last(&mut self);
+    /// How many of the crate's migrations Diesel's harness finds pending.
+    fn pending(&mut self) -> usize;
+}
 
 /// Instantiates each listed behaviour, a `fn name<D: TestDb>(db: &D)` of the including
 /// file, as a `#[test]` in the modules `sqlite`, `postgres` and `mysql`; after `empty:`,
