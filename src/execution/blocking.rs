@@ -1,7 +1,8 @@
 //! The blocking flavour: the shared `async` text on Diesel's own connections.
 //!
 //! Every future this flavour hands out has done its work when it is created, so the
-//! operation built from them never waits: [`run`] polls it once, on the caller's thread.
+//! operation built from them never waits: [`run`] polls it once, on the caller's thread,
+//! and fails loudly if it is not done.
 
 use std::future::{ready, Future, Ready};
 use std::task::{Context, Poll, Waker};
@@ -14,16 +15,23 @@ use diesel::{Connection, QueryResult};
 
 /// Runs an operation of the blocking flavour to its end on this thread.
 ///
-/// Its futures are all ready when created, so the first poll completes it; should one
-/// ever not be, it is polled again rather than lost.
+/// The rule this flavour rests on: shared operations await nothing but the connection
+/// (statements, transaction control) and `sleep`, whose futures here are all ready when
+/// created, so the first poll completes the operation. A future that is not ready (a
+/// timer, a channel, a lock of tokio's) would never be woken here: rather than spin, the
+/// call panics at once, naming the rule, so a break of it shows in the first test that
+/// runs the operation.
 pub(crate) fn run<F: Future>(future: F) -> F::Output {
     let mut future = std::pin::pin!(future);
-    let mut context = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
-            return output;
-        }
-        std::thread::yield_now();
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(output) => output,
+        Poll::Pending => panic!(
+            "a blocking inbox operation awaited a future that was not ready: shared \
+             operations may await only the connection and `execution::sleep`"
+        ),
     }
 }
 
@@ -148,3 +156,38 @@ crate::connection::inbox_connection!(MysqlConn);
 #[allow(clippy::duplicate_mod)]
 #[path = "../dialect/mysql.rs"]
 mod mysql;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_operation_of_ready_futures_completes_in_one_poll() {
+        let value = run(async {
+            sleep(Duration::from_millis(1)).await;
+            ready(41).await + 1
+        });
+        assert_eq!(value, 42);
+    }
+
+    #[test]
+    #[should_panic(expected = "may await only the connection")]
+    fn an_operation_that_awaits_a_future_not_ready_panics_naming_the_rule() {
+        /// Pending on its first poll, as a timer or a channel would be.
+        struct NotYet(bool);
+        impl Future for NotYet {
+            type Output = ();
+            fn poll(mut self: std::pin::Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+                if std::mem::replace(&mut self.0, true) {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
+            }
+        }
+        run(async {
+            ready(()).await; // a statement, say
+            NotYet(false).await
+        });
+    }
+}

@@ -553,7 +553,8 @@ pub(crate) enum Bind {
 /// `diesel::sql_query` does, but kept prepared (see [`Cached`]). A `sql_query` tells
 /// Diesel never to cache it, and on the path of a statement that is only executed Diesel
 /// asks the statement itself, whatever a wrapper says. Each `?` becomes the backend's
-/// own placeholder (`$1`, … on PostgreSQL).
+/// own placeholder (`$1`, … on PostgreSQL). A statement whose binds and `?`s differ in
+/// number fails with `QueryBuilderError` before it reaches the database.
 #[derive(Debug, Clone)]
 pub(crate) struct Raw {
     sql: &'static str,
@@ -564,6 +565,21 @@ impl Raw {
     /// `sql`, with `binds` for its `?`s.
     pub(crate) fn new(sql: &'static str, binds: Vec<Bind>) -> Self {
         Self { sql, binds }
+    }
+}
+
+impl Raw {
+    /// The error of a statement whose `?`s and binds differ in number: never sent.
+    fn mismatch(&self) -> diesel::result::Error {
+        diesel::result::Error::QueryBuilderError(
+            format!(
+                "{} values bound to {} placeholders: {}",
+                self.binds.len(),
+                self.sql.matches('?').count(),
+                self.sql
+            )
+            .into(),
+        )
     }
 }
 
@@ -591,12 +607,21 @@ where
     ) -> QueryResult<()> {
         let mut parts = self.sql.split('?');
         out.push_sql(parts.next().unwrap_or_default());
-        for (part, bind) in parts.zip(&self.binds) {
-            match bind {
-                Bind::Int(value) => out.push_bind_param::<diesel::sql_types::BigInt, _>(value)?,
-                Bind::Text(value) => out.push_bind_param::<diesel::sql_types::Text, _>(value)?,
+        let mut binds = self.binds.iter();
+        for part in parts {
+            match binds.next() {
+                Some(Bind::Int(value)) => {
+                    out.push_bind_param::<diesel::sql_types::BigInt, _>(value)?
+                }
+                Some(Bind::Text(value)) => {
+                    out.push_bind_param::<diesel::sql_types::Text, _>(value)?
+                }
+                None => return Err(self.mismatch()),
             }
             out.push_sql(part);
+        }
+        if binds.next().is_some() {
+            return Err(self.mismatch());
         }
         Ok(())
     }
@@ -772,4 +797,54 @@ pub trait Operations: Send {
     ) -> impl Future<Output = Result<Vec<Message>>> + Send;
     /// Deletes every row that mentions `user`; returns how many messages went.
     fn purge(&mut self, user: UserId) -> impl Future<Output = Result<u64>> + Send;
+}
+
+#[cfg(all(test, feature = "sqlite"))]
+mod raw_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use diesel::Connection;
+
+    #[derive(Debug, diesel::QueryableByName, PartialEq)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        s: String,
+    }
+
+    fn load(raw: Raw) -> QueryResult<Vec<Row>> {
+        let mut conn = diesel::SqliteConnection::establish(":memory:").unwrap();
+        diesel::RunQueryDsl::load(raw, &mut conn)
+    }
+
+    #[test]
+    fn binds_fill_the_placeholders_in_order() {
+        let raw = Raw::new(
+            "SELECT ? + 1 AS n, ? AS s",
+            vec![Bind::Int(41), Bind::Text("x".into())],
+        );
+        assert_eq!(
+            load(raw).unwrap(),
+            [Row {
+                n: 42,
+                s: "x".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn too_few_or_too_many_binds_fail_before_the_database() {
+        for binds in [
+            vec![Bind::Int(1)],
+            vec![Bind::Int(1), Bind::Int(2), Bind::Int(3)],
+        ] {
+            match load(Raw::new("SELECT ? AS n, ? AS s", binds)) {
+                Err(diesel::result::Error::QueryBuilderError(e)) => {
+                    assert!(e.to_string().contains("placeholders"), "{e}")
+                }
+                other => panic!("expected a query builder error, got {other:?}"),
+            }
+        }
+    }
 }
