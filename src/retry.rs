@@ -1,6 +1,6 @@
 //! Which database errors are worth another attempt, how long to wait before it, and when
 //! to give up: a [`Retry`] policy per backend, applied by the one retry loop
-//! (`again` in `src/operations/transactions.rs`).
+//! (`again` in `src/queries/transactions.rs`).
 //!
 //! PostgreSQL and MySQL abort a transaction that lost a serialization race or a deadlock,
 //! and MariaDB Galera aborts one that lost certification against another node at COMMIT.

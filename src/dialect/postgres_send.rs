@@ -15,7 +15,7 @@ use crate::UserId;
 /// row exists (the last three `NULL` when the recipient blocks the sender; `muted`: the
 /// recipient muted the conversation), none when not.
 ///
-/// The steps and their order are those of the general send (`queries.rs`): the
+/// The steps and their order are those of the general send (`src/queries/send.rs`): the
 /// `(lo, hi)` row is locked before the insert takes an id, and `sent_at` is the later of
 /// `now` and the conversation's latest, read under that lock. A static query id keeps it
 /// in Diesel's statement cache, prepared once per connection.

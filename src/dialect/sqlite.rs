@@ -3,33 +3,24 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sqlite::Sqlite as Backend;
 use diesel::QueryResult;
 
 use super::{self as execution, SqliteConn as Conn};
-use crate::message::{NewMessage, StoredMessage};
-use crate::operations::{Bind, Body, MarkFilter};
+use crate::operations::SearchSql;
+use crate::operations::{Bind, Body};
 use crate::retry::Retry;
-use crate::schema::direct_message_conversations as conv;
-use crate::schema::direct_messages as dm;
-use crate::schema::UtcTimestamp;
-use crate::{Message, MessageId, Result, UserId};
+use crate::{MessageId, Result, UserId};
 use execution::RunQueryDsl;
 
-// The shared operations, compiled for `Conn`: one text, mounted once per backend and flavour.
-#[allow(clippy::duplicate_mod)]
-#[path = "../operations/queries.rs"]
-mod operations;
+// The shared text, for `Conn`, and the writes of the backends with `RETURNING`.
+#[path = "../queries/mod.rs"]
+mod queries;
+#[path = "returning.rs"]
+mod returning;
 
-#[allow(clippy::duplicate_mod)]
-#[path = "../operations/migrate.rs"]
-mod migrate;
-
-#[allow(clippy::duplicate_mod)]
-#[path = "../operations/transactions.rs"]
-mod transactions;
+use queries::transactions;
 
 /// How long `run_migrations` waits for other connections' write transactions.
 const MIGRATION_LOCK_WAIT: Duration = Duration::from_secs(60);
@@ -40,109 +31,103 @@ const MIGRATION_LOCK_WAIT: Duration = Duration::from_secs(60);
 /// `BEGIN IMMEDIATE` waits for the timeout.
 const BEGIN_IMMEDIATE: &str = "BEGIN IMMEDIATE";
 
-/// Statements are cached by Diesel as usual.
-fn statement<Q>(query: Q) -> Q {
-    query
-}
+/// SQLite's side of the contract with the shared text.
+#[derive(Debug)]
+struct Hooks;
 
-/// One write transaction around the whole run, so instances starting together apply the
-/// migrations one after the other; the write lock is waited for as long as
-/// [`MIGRATION_LOCK_WAIT`], whatever the connection's busy timeout.
-async fn migrate(conn: &mut Conn) -> Result<()> {
-    transactions::retrying(conn, Retry::busy_for(MIGRATION_LOCK_WAIT), |conn| {
-        Body::new(migrate::apply(
-            conn,
-            crate::migrations::SQLITE,
-            crate::migrations::SQLITE_LISTED,
+impl queries::Dialect for Hooks {
+    /// Statements outside a transaction of the inbox's wait out a busy database: a read
+    /// meets one while a writer commits (with the rollback journal), a write while another
+    /// connection holds the write lock.
+    const PLAIN_RETRY: Option<Retry> = Some(Retry::BUSY);
+
+    /// The search index (an FTS5 table): a side's row is at rowid `2 * id`, `+ 1` for the
+    /// recipient's. FTS5 answers a match with a rowid bound and order by itself, walking its
+    /// rowids backwards (see `Limited` for the `+ 0`).
+    const SEARCH: SearchSql = SearchSql {
+        insert: "INSERT INTO direct_message_search (rowid, terms) VALUES (?, ?), (?, ?)",
+        update: "UPDATE direct_message_search SET terms = ? WHERE rowid = ?",
+        delete: "DELETE FROM direct_message_search WHERE rowid = ?",
+        select: "SELECT rowid / 2 AS id FROM direct_message_search \
+                 WHERE direct_message_search MATCH ? AND rowid < ? ORDER BY rowid DESC LIMIT ? + 0",
+        recent: None,
+    };
+
+    type Writes = returning::Returning;
+
+    type Statement<Q> = Q;
+
+    /// Statements are cached by Diesel as usual.
+    fn statement<Q>(query: Q) -> Q {
+        query
+    }
+
+    /// One write transaction around the whole run, so instances starting together apply the
+    /// migrations one after the other; the write lock is waited for as long as
+    /// [`MIGRATION_LOCK_WAIT`], whatever the connection's busy timeout.
+    async fn migrate(conn: &mut Conn) -> Result<()> {
+        transactions::retrying(conn, Retry::busy_for(MIGRATION_LOCK_WAIT), |conn| {
+            Body::new(queries::apply_migrations(
+                conn,
+                crate::migrations::SQLITE,
+                crate::migrations::SQLITE_LISTED,
+            ))
+        })
+        .await
+    }
+
+    /// The outermost transaction of a retry: `BEGIN IMMEDIATE`, the body, `COMMIT`.
+    async fn outermost<'a, T, F>(conn: &mut Conn, f: &mut F) -> Result<T>
+    where
+        F: for<'c> FnMut(&'c mut Conn) -> Body<'a, 'c, T>,
+    {
+        transactions::transaction(conn, Some(BEGIN_IMMEDIATE), f).await
+    }
+
+    /// Runs `f` in a transaction that takes the write lock up front (a savepoint inside the
+    /// caller's own). A busy database is waited out (see `PLAIN_RETRY`), whether the lock
+    /// was refused at `BEGIN IMMEDIATE` or, with the rollback journal, the `COMMIT` found
+    /// readers in the way: the attempt is rolled back whole and made again.
+    async fn write_transaction<'a, T, F>(conn: &mut Conn, f: F) -> Result<T>
+    where
+        T: Send + 'a,
+        F: for<'c> FnMut(&'c mut Conn) -> Body<'a, 'c, T> + Send,
+    {
+        transactions::retrying(conn, Retry::BUSY, f).await
+    }
+
+    /// The key of a side's search row: its rowid.
+    fn search_key(id: MessageId, _owner: UserId, recipient_side: bool) -> Vec<Bind> {
+        vec![Bind::Int(id.saturating_mul(2) + i64::from(recipient_side))]
+    }
+
+    /// The key below which a search with cursor `before` looks.
+    fn search_below(before: MessageId) -> i64 {
+        before.saturating_mul(2)
+    }
+
+    /// A search in FTS5's query syntax.
+    fn search_match(terms: &crate::search::Terms) -> String {
+        terms.fts5()
+    }
+
+    /// Reads the `(lo, hi)` row of a conversation (with whether `blocker` blocks `blocked`);
+    /// `None` when it does not exist yet. The write transaction already holds the database's
+    /// only write lock, so no row lock is needed.
+    async fn lock_conversation(
+        conn: &mut Conn,
+        lo: UserId,
+        hi: UserId,
+        blocker: UserId,
+        blocked: UserId,
+    ) -> QueryResult<Option<crate::operations::LockedConversation>> {
+        Self::statement(crate::operations::conversation_to_lock(
+            lo, hi, blocker, blocked,
         ))
-    })
-    .await
-}
-
-/// Statements outside a transaction of the inbox's wait out a busy database: a read
-/// meets one while a writer commits (with the rollback journal), a write while another
-/// connection holds the write lock.
-const PLAIN_RETRY: Option<Retry> = Some(Retry::BUSY);
-
-/// Runs `f` in a transaction that takes the write lock up front (a savepoint inside the
-/// caller's own). A busy database is waited out (see `PLAIN_RETRY`), whether the lock
-/// was refused at `BEGIN IMMEDIATE` or, with the rollback journal, the `COMMIT` found
-/// readers in the way: the attempt is rolled back whole and made again.
-async fn write_transaction<'a, T, F>(conn: &mut Conn, f: F) -> Result<T>
-where
-    T: Send + 'a,
-    F: for<'c> FnMut(&'c mut Conn) -> Body<'a, 'c, T> + Send,
-{
-    transactions::retrying(conn, Retry::BUSY, f).await
-}
-
-crate::dialect::returning_hooks!();
-
-// SQLite's write lock is the conversation's lock, and each statement a call into this
-// process: the general path of `send` costs no round trips.
-crate::dialect::no_one_statement_send!();
-
-/// The unread messages of `user`, in one statement.
-async fn unread_messages(conn: &mut Conn, user: UserId) -> QueryResult<Vec<Message>> {
-    operations::load_unread(conn, user).await
-}
-
-/// The message as last committed: every statement sees it.
-async fn find_current(conn: &mut Conn, id: MessageId) -> QueryResult<Option<StoredMessage>> {
-    operations::find_stored(conn, id).await
-}
-
-/// The search index (an FTS5 table): a side's row is at rowid `2 * id`, `+ 1` for the
-/// recipient's. FTS5 answers a match with a rowid bound and order by itself, walking its
-/// rowids backwards (see `Limited` for the `+ 0`).
-const SEARCH: crate::operations::SearchSql = crate::operations::SearchSql {
-    insert: "INSERT INTO direct_message_search (rowid, terms) VALUES (?, ?), (?, ?)",
-    update: "UPDATE direct_message_search SET terms = ? WHERE rowid = ?",
-    delete: "DELETE FROM direct_message_search WHERE rowid = ?",
-    select: "SELECT rowid / 2 AS id FROM direct_message_search \
-             WHERE direct_message_search MATCH ? AND rowid < ? ORDER BY rowid DESC LIMIT ? + 0",
-    recent: None,
-};
-
-/// The key of a side's search row: its rowid.
-fn search_key(id: MessageId, _owner: UserId, recipient_side: bool) -> Vec<Bind> {
-    vec![Bind::Int(id.saturating_mul(2) + i64::from(recipient_side))]
-}
-
-/// The key below which a search with cursor `before` looks.
-fn search_below(before: MessageId) -> i64 {
-    before.saturating_mul(2)
-}
-
-/// A search in FTS5's query syntax.
-fn search_match(terms: &crate::search::Terms) -> String {
-    terms.fts5()
-}
-
-/// Reads the `(lo, hi)` row of a conversation (with whether `blocker` blocks `blocked`);
-/// `None` when it does not exist yet. The write transaction already holds the database's
-/// only write lock, so no row lock is needed.
-async fn lock_conversation(
-    conn: &mut Conn,
-    lo: UserId,
-    hi: UserId,
-    blocker: UserId,
-    blocked: UserId,
-) -> QueryResult<Option<crate::operations::LockedConversation>> {
-    statement(crate::operations::conversation_to_lock(
-        lo, hi, blocker, blocked,
-    ))
-    .get_result(conn)
-    .await
-    .optional()
-}
-
-/// The outermost transaction of a retry: `BEGIN IMMEDIATE`, the body, `COMMIT`.
-async fn outermost<'a, T, F>(conn: &mut Conn, f: &mut F) -> Result<T>
-where
-    F: for<'c> FnMut(&'c mut Conn) -> Body<'a, 'c, T>,
-{
-    transactions::transaction(conn, Some(BEGIN_IMMEDIATE), f).await
+        .get_result(conn)
+        .await
+        .optional()
+    }
 }
 
 /// The retry of the shared transaction text, on the one backend every test machine has.

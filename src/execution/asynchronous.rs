@@ -68,8 +68,6 @@ type PgConn = diesel_async::AsyncPgConnection;
 #[cfg(feature = "postgres")]
 crate::connection::async_inbox_connection!(PgConn);
 #[cfg(feature = "postgres")]
-// Mounted once per flavour, on purpose: the same text for each connection type.
-#[allow(clippy::duplicate_mod)]
 #[path = "../dialect/postgres.rs"]
 mod postgres;
 
@@ -79,7 +77,5 @@ type MysqlConn = diesel_async::AsyncMysqlConnection;
 #[cfg(feature = "mysql")]
 crate::connection::async_inbox_connection!(MysqlConn);
 #[cfg(feature = "mysql")]
-// Mounted once per flavour, on purpose: the same text for each connection type.
-#[allow(clippy::duplicate_mod)]
-#[path = "../dialect/mysql.rs"]
+#[path = "../dialect/mysql/mod.rs"]
 mod mysql;

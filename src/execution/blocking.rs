@@ -130,8 +130,6 @@ type SqliteConn = diesel::SqliteConnection;
 #[cfg(feature = "sqlite")]
 crate::connection::inbox_connection!(SqliteConn);
 #[cfg(feature = "sqlite")]
-// Mounted once per flavour, on purpose: the same text for each connection type.
-#[allow(clippy::duplicate_mod)]
 #[path = "../dialect/sqlite.rs"]
 mod sqlite;
 
@@ -141,8 +139,6 @@ type PgConn = diesel::PgConnection;
 #[cfg(feature = "postgres")]
 crate::connection::inbox_connection!(PgConn);
 #[cfg(feature = "postgres")]
-// Mounted once per flavour, on purpose: the same text for each connection type.
-#[allow(clippy::duplicate_mod)]
 #[path = "../dialect/postgres.rs"]
 mod postgres;
 
@@ -152,9 +148,7 @@ type MysqlConn = diesel::MysqlConnection;
 #[cfg(feature = "mysql")]
 crate::connection::inbox_connection!(MysqlConn);
 #[cfg(feature = "mysql")]
-// Mounted once per flavour, on purpose: the same text for each connection type.
-#[allow(clippy::duplicate_mod)]
-#[path = "../dialect/mysql.rs"]
+#[path = "../dialect/mysql/mod.rs"]
 mod mysql;
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! The two ways the operations run: `blocking` on Diesel's connections, `asynchronous` on
 //! diesel-async's. The operations are written once, as `async fn`s (see
-//! `src/operations/queries.rs`); each flavour brings what they await:
+//! `src/queries/`); each flavour brings what they await:
 //!
 //! - `RunQueryDsl`, whose `load`, `get_result` and `execute` return futures: diesel-async's
 //!   own, or, on the blocking flavour, ones that ran the statement already and are ready
@@ -8,6 +8,13 @@
 //! - transaction control (`begin`, `commit`, `rollback`, the transaction status) through
 //!   each side's `AnsiTransactionManager`;
 //! - `batch_execute` and `sleep` (between retries).
+
+// Each flavour mounts each dialect file, which mounts `src/queries/`, once per connection
+// type: the same text on purpose (see `src/queries/mod.rs`).
+#![allow(
+    clippy::duplicate_mod,
+    reason = "the one text of the queries is mounted once per connection type"
+)]
 
 pub(crate) mod blocking;
 

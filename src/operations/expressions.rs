@@ -129,6 +129,7 @@ pub(crate) fn unread_of(user: UserId) -> _ {
 pub(crate) trait MarkFilter<DB: diesel::backend::Backend>:
     diesel::Expression<SqlType = diesel::sql_types::Bool>
     + diesel::AppearsOnTable<dm::table>
+    + diesel::AppearsOnTable<WithRecipientMute>
     + diesel::expression::NonAggregate
     + diesel::query_builder::QueryFragment<DB>
     + diesel::query_builder::QueryId
@@ -140,6 +141,7 @@ pub(crate) trait MarkFilter<DB: diesel::backend::Backend>:
 impl<T, DB: diesel::backend::Backend> MarkFilter<DB> for T where
     T: diesel::Expression<SqlType = diesel::sql_types::Bool>
         + diesel::AppearsOnTable<dm::table>
+        + diesel::AppearsOnTable<WithRecipientMute>
         + diesel::expression::NonAggregate
         + diesel::query_builder::QueryFragment<DB>
         + diesel::query_builder::QueryId
@@ -225,4 +227,24 @@ pub(crate) fn latest_message(
         conv::unread_count.eq(conv::unread_count + unread),
         conv::archived.eq(false),
     )
+}
+
+/// What [`with_recipient_mute`] reads from, for the bound on a filter of it.
+pub(crate) type WithRecipientMute = diesel::helper_types::LeftJoinQuerySource<
+    dm::table,
+    conv::table,
+    diesel::dsl::And<
+        diesel::dsl::Eq<conv::owner_id, dm::recipient_id>,
+        diesel::dsl::Eq<conv::partner_id, dm::sender_id>,
+    >,
+>;
+
+/// Messages with their recipient's conversation row, for its mute.
+#[cfg_attr(not(feature = "mysql"), allow(dead_code))] // read by MySQL's writes
+#[diesel::dsl::auto_type(no_type_alias)]
+pub(crate) fn with_recipient_mute() -> _ {
+    let recipient_side = conv::owner_id
+        .eq(dm::recipient_id)
+        .and(conv::partner_id.eq(dm::sender_id));
+    dm::table.left_join(conv::table.on(recipient_side))
 }

@@ -5,9 +5,9 @@
 //! (`values`), the boxed transaction body (`body`) and the search index's statements
 //! (`search`).
 //!
-//! The bodies are in `queries.rs` (with `transactions.rs` and `migrate.rs`), written once
-//! as `async fn`s and mounted (`#[path]`) by each dialect file, which each execution
-//! flavour mounts in turn with its own connection type: the same text compiles against
+//! The bodies are in `src/queries/`, written once as `async fn`s and mounted (`#[path]`) by
+//! each dialect file, which each execution flavour mounts in turn with its own connection
+//! type: the same text compiles against
 //! every backend and flavour, and clippy, rustfmt and rust-analyzer read it as the plain
 //! Rust it is. On the blocking flavour every future it awaits is ready when created, so an
 //! operation completes in one poll (`execution::blocking::run`).
@@ -45,7 +45,7 @@ pub(crate) use values::ReadScope;
 pub use values::{ConversationFlag, ConversationPage, Marked, MessageRead, Sent};
 
 /// The operations of the inbox on one backend's connection: what the facade calls, on
-/// either flavour. Implemented by `queries.rs` as mounted for each dialect and flavour
+/// either flavour. Implemented by `src/queries/` as mounted for each dialect and flavour
 /// (and, for SQLite's async connection, by running those on a blocking thread).
 ///
 /// Every method returns a `Send` future: the facade's futures hold them across `.await`.

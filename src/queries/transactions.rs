@@ -1,27 +1,27 @@
 //! How the inbox's own transactions begin, end and are run again, written once.
 //!
-//! Mounted by each dialect next to `queries.rs`, for each execution flavour, like it. The
-//! dialect decides how its outermost transaction is run (`super::outermost`) and which
-//! failures are run again (`super::RETRY`); this text holds the one retry loop
+//! Part of the shared text, mounted per connection type. The
+//! dialect decides how its outermost transaction is run (`Dialect::outermost`) and which
+//! failures are run again; this text holds the one retry loop
 //! ([`again`]) and how a failed transaction is cleaned up.
 
 use diesel::QueryResult;
 
 use super::execution;
-use super::Conn;
+use super::{Conn, Dialect, H};
 use crate::operations::Body;
 use crate::retry::{Retry, END_ATTEMPTS};
 use crate::Result;
 
 /// Whether `conn` is already inside a transaction (the caller's).
-pub(super) fn is_nested(conn: &mut Conn) -> QueryResult<bool> {
+pub(crate) fn is_nested(conn: &mut Conn) -> QueryResult<bool> {
     Ok(execution::status(conn).transaction_depth()?.is_some())
 }
 
 /// Runs `f` in a transaction, or a savepoint inside the caller's: it begins with `begin`
 /// (`None`: Diesel's `BEGIN` or `SAVEPOINT`), commits what `f` did when it succeeds, and
 /// rolls it back when it fails.
-pub(super) async fn transaction<'a, T, F>(
+pub(crate) async fn transaction<'a, T, F>(
     conn: &mut Conn,
     begin: Option<&str>,
     f: &mut F,
@@ -66,7 +66,7 @@ where
     }
 }
 
-/// A transaction of the inbox's as one attempt: the dialect's `super::outermost` around
+/// A transaction of the inbox's as one attempt: the dialect's `Dialect::outermost` around
 /// the body its closure makes.
 pub(super) struct Outermost<F>(F);
 
@@ -79,12 +79,12 @@ where
     where
         'a: 'c,
     {
-        Body::new(super::outermost(conn, &mut self.0))
+        Body::new(H::outermost(conn, &mut self.0))
     }
 }
 
 /// Runs the body `f` makes until it succeeds or fails for good (see [`attempts`]).
-pub(super) async fn again<'a, T, E, F>(
+pub(crate) async fn again<'a, T, E, F>(
     conn: &mut Conn,
     policy: Retry,
     f: F,
@@ -121,15 +121,15 @@ where
 
 /// Runs `f`, statements outside any transaction of the inbox's (plain reads, and writes
 /// of one statement). When the connection is not inside a transaction of the caller's
-/// either, the failures the dialect's `super::PLAIN_RETRY` names are waited out (see
+/// either, the failures the dialect's `H::PLAIN_RETRY` names are waited out (see
 /// [`again`]): on SQLite a busy database, which a read meets while a writer commits
 /// (with the rollback journal) and a write while another connection holds the lock.
-pub(super) async fn outside<'a, T, E, F>(conn: &mut Conn, mut f: F) -> std::result::Result<T, E>
+pub(crate) async fn outside<'a, T, E, F>(conn: &mut Conn, mut f: F) -> std::result::Result<T, E>
 where
     E: crate::retry::Failure + std::fmt::Display + From<diesel::result::Error>,
     F: for<'c> FnMut(&'c mut Conn) -> Body<'a, 'c, T, E>,
 {
-    match super::PLAIN_RETRY {
+    match H::PLAIN_RETRY {
         Some(policy) if !is_nested(conn)? => again(conn, policy, f).await,
         _ => f(conn).await,
     }
@@ -139,7 +139,7 @@ where
 /// it is the outermost one. Inside the caller's transaction it is a savepoint and never
 /// retried: the database may have aborted the caller's whole transaction, which only the
 /// caller can run again.
-pub(super) async fn retrying<'a, T, F>(conn: &mut Conn, policy: Retry, mut f: F) -> Result<T>
+pub(crate) async fn retrying<'a, T, F>(conn: &mut Conn, policy: Retry, mut f: F) -> Result<T>
 where
     T: Send + 'a,
     F: for<'c> FnMut(&'c mut Conn) -> Body<'a, 'c, T> + Send,
@@ -160,7 +160,7 @@ where
     feature = "sqlite",
     allow(dead_code, reason = "SQLite's mount leaves its ROLLBACK to Diesel")
 )]
-pub(super) async fn end_transaction(conn: &mut Conn, first: &[&str], again: &[&str]) {
+pub(crate) async fn end_transaction(conn: &mut Conn, first: &[&str], again: &[&str]) {
     let mut ended = false;
     for attempt in 0..END_ATTEMPTS {
         let statements = if attempt == 0 { first } else { again };

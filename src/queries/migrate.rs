@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use diesel_migrations::EmbeddedMigrations;
 
 use super::execution::{self, RunQueryDsl};
-use super::Conn;
+use super::{Conn, Dialect, H};
 use crate::operations::Body;
 use crate::Result;
 
@@ -29,7 +29,7 @@ const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS __diesel_schem
 
 /// Applies each of the migrations not recorded yet, in order: `embedded` through Diesel's
 /// harness where the flavour has one, else `listed`, the same files.
-pub(super) async fn apply(
+pub(crate) async fn apply(
     conn: &mut Conn,
     embedded: EmbeddedMigrations,
     listed: &'static [(&'static str, &'static str)],
@@ -48,7 +48,7 @@ async fn apply_listed(
 ) -> Result<()> {
     use self::__diesel_schema_migrations::dsl::{__diesel_schema_migrations as table, version};
     execution::batch_execute(conn, CREATE_MIGRATIONS_TABLE).await?;
-    let applied: Vec<String> = super::statement(table.select(version)).load(conn).await?;
+    let applied: Vec<String> = H::statement(table.select(version)).load(conn).await?;
     for &(name, up) in migrations {
         if applied.iter().any(|v| v == name) {
             continue;
@@ -58,7 +58,7 @@ async fn apply_listed(
                 execution::batch_execute(conn, up)
                     .await
                     .map_err(|e| crate::Error::Migration(format!("{name}: {e}")))?;
-                super::statement(diesel::insert_into(table).values(version.eq(name)))
+                H::statement(diesel::insert_into(table).values(version.eq(name)))
                     .execute(conn)
                     .await?;
                 Ok(())
