@@ -52,6 +52,26 @@ pub const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres"
 #[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
 pub const MYSQL: EmbeddedMigrations = embed_migrations!("migrations/mysql");
 
+/// Diesel's migrations table, for the async runner; not part of the API.
+mod record {
+    #![allow(unreachable_pub)]
+    diesel::table! {
+        /// Diesel's record of applied migrations, as the async runner reads and writes it.
+        __diesel_schema_migrations (version) {
+            /// The migration's version: its directory name up to the first `_`.
+            version -> VarChar,
+        }
+    }
+}
+pub(crate) use record::__diesel_schema_migrations;
+
+/// The table as Diesel's harness creates it (whose `pending_migrations` then finds ours
+/// applied: `tests/async.rs`).
+pub(crate) const CREATE_MIGRATIONS_TABLE: &str =
+    "CREATE TABLE IF NOT EXISTS __diesel_schema_migrations (\
+     version VARCHAR(50) PRIMARY KEY NOT NULL, \
+     run_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP)";
+
 // The same folders as lists of (version, `up.sql`), for the async runner.
 include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
 

@@ -13,20 +13,6 @@ use super::{Conn, Dialect, H};
 use crate::operations::Body;
 use crate::Result;
 
-diesel::table! {
-    /// Diesel's record of applied migrations.
-    __diesel_schema_migrations (version) {
-        /// The migration's version: its directory name up to the first `_`.
-        version -> VarChar,
-    }
-}
-
-/// The table as Diesel's harness creates it (whose `pending_migrations` then finds ours
-/// applied: `tests/async.rs`).
-const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS __diesel_schema_migrations (\
-     version VARCHAR(50) PRIMARY KEY NOT NULL, \
-     run_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP)";
-
 /// Applies each of the migrations not recorded yet, in order: `embedded` through Diesel's
 /// harness where the flavour has one, else `listed`, the same files.
 pub(crate) async fn apply(
@@ -46,8 +32,10 @@ async fn apply_listed(
     conn: &mut Conn,
     migrations: &'static [(&'static str, &'static str)],
 ) -> Result<()> {
-    use self::__diesel_schema_migrations::dsl::{__diesel_schema_migrations as table, version};
-    execution::batch_execute(conn, CREATE_MIGRATIONS_TABLE).await?;
+    use crate::migrations::__diesel_schema_migrations::dsl::{
+        __diesel_schema_migrations as table, version,
+    };
+    execution::batch_execute(conn, crate::migrations::CREATE_MIGRATIONS_TABLE).await?;
     let applied: Vec<String> = H::statement(table.select(version)).load(conn).await?;
     for &(name, up) in migrations {
         if applied.iter().any(|v| v == name) {
