@@ -9,7 +9,7 @@ use diesel::QueryResult;
 use super::{self as execution, PgConn as Conn};
 use crate::dialect::postgres_send::SendToConversation;
 use crate::operations::SearchSql;
-use crate::operations::{Bind, Body, Sent};
+use crate::operations::{Body, Sent};
 use crate::retry::Retry;
 use crate::schema::UtcTimestamp;
 use crate::{Error, Message, MessageId, Result, UserId};
@@ -53,6 +53,9 @@ impl Dialect for Hooks {
     /// Statements outside a transaction of the inbox's are not retried: PostgreSQL waits for
     /// the locks they need.
     const PLAIN_RETRY: Option<Retry> = None;
+
+    /// Transactions are run again after serialization failures and deadlocks.
+    const RETRY: Retry = Retry::TRANSIENT;
 
     /// The search index: the GIN index finds a user's rows by their terms (kept as one
     /// space-separated text by the crate, turned into lexemes as they are); `+ 0` keeps the
@@ -131,26 +134,6 @@ impl Dialect for Hooks {
             restore_after_failed_rollback(conn).await;
         }
         result
-    }
-
-    /// Runs `f` in a transaction retried on serialization failures and deadlocks (a savepoint
-    /// inside the caller's own).
-    async fn write_transaction<'a, T, F>(conn: &mut Conn, f: F) -> Result<T>
-    where
-        T: Send + 'a,
-        F: for<'c> FnMut(&'c mut Conn) -> Body<'a, 'c, T> + Send,
-    {
-        transactions::retrying(conn, Retry::TRANSIENT, f).await
-    }
-
-    /// The key of a side's search row: the message and the owner.
-    fn search_key(id: MessageId, owner: UserId, _recipient_side: bool) -> Vec<Bind> {
-        vec![Bind::Int(id), Bind::Int(owner)]
-    }
-
-    /// The key below which a search with cursor `before` looks.
-    fn search_below(before: MessageId) -> i64 {
-        before
     }
 
     /// A search as a `tsquery`.

@@ -41,6 +41,11 @@ impl queries::Dialect for Hooks {
     /// connection holds the write lock.
     const PLAIN_RETRY: Option<Retry> = Some(Retry::BUSY);
 
+    /// A transaction (which takes the write lock up front) waits out a busy database,
+    /// whether the lock was refused at `BEGIN IMMEDIATE` or, with the rollback journal, the
+    /// `COMMIT` found readers in the way: the attempt is rolled back whole and made again.
+    const RETRY: Retry = Retry::BUSY;
+
     /// The search index (an FTS5 table): a side's row is at rowid `2 * id`, `+ 1` for the
     /// recipient's. FTS5 answers a match with a rowid bound and order by itself, walking its
     /// rowids backwards (see `Limited` for the `+ 0`).
@@ -82,18 +87,6 @@ impl queries::Dialect for Hooks {
         F: for<'c> FnMut(&'c mut Conn) -> Body<'a, 'c, T>,
     {
         transactions::transaction(conn, Some(BEGIN_IMMEDIATE), f).await
-    }
-
-    /// Runs `f` in a transaction that takes the write lock up front (a savepoint inside the
-    /// caller's own). A busy database is waited out (see `PLAIN_RETRY`), whether the lock
-    /// was refused at `BEGIN IMMEDIATE` or, with the rollback journal, the `COMMIT` found
-    /// readers in the way: the attempt is rolled back whole and made again.
-    async fn write_transaction<'a, T, F>(conn: &mut Conn, f: F) -> Result<T>
-    where
-        T: Send + 'a,
-        F: for<'c> FnMut(&'c mut Conn) -> Body<'a, 'c, T> + Send,
-    {
-        transactions::retrying(conn, Retry::BUSY, f).await
     }
 
     /// The key of a side's search row: its rowid.

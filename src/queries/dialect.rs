@@ -13,7 +13,7 @@ use diesel::prelude::*;
 
 use super::{Backend, Conn};
 use crate::message::{NewMessage, StoredMessage};
-use crate::operations::{Body, LockedConversation, MarkFilter, SearchSql, Sent};
+use crate::operations::{Bind, Body, LockedConversation, MarkFilter, SearchSql, Sent};
 use crate::retry::Retry;
 use crate::schema::UtcTimestamp;
 use crate::{Message, MessageId, Result, UserId};
@@ -50,22 +50,29 @@ pub(crate) trait Dialect {
         T: Send,
         F: for<'c> FnMut(&'c mut Conn) -> Body<'a, 'c, T>;
 
+    /// The failures after which a transaction of the inbox's is run again.
+    const RETRY: Retry;
+
     /// Runs `f` in a transaction of the inbox's ([`Dialect::outermost`]), run again on the
-    /// failures this backend retries, or in a savepoint inside the caller's transaction.
+    /// failures of [`Dialect::RETRY`], or in a savepoint inside the caller's transaction.
     async fn write_transaction<'a, T, F>(conn: &mut Conn, f: F) -> Result<T>
     where
         T: Send + 'a,
-        F: for<'c> FnMut(&'c mut Conn) -> Body<'a, 'c, T> + Send;
+        F: for<'c> FnMut(&'c mut Conn) -> Body<'a, 'c, T> + Send,
+    {
+        super::transactions::retrying(conn, Self::RETRY, f).await
+    }
 
-    /// The key of a side's row in the search index.
-    fn search_key(
-        id: MessageId,
-        owner: UserId,
-        recipient_side: bool,
-    ) -> Vec<crate::operations::Bind>;
+    /// The key of a side's row in the search index: the message and its owner (SQLite's
+    /// FTS5 keys rows by one rowid instead).
+    fn search_key(id: MessageId, owner: UserId, _recipient_side: bool) -> Vec<Bind> {
+        vec![Bind::Int(id), Bind::Int(owner)]
+    }
 
-    /// The key below which a search with cursor `before` looks.
-    fn search_below(before: MessageId) -> i64;
+    /// The key below which a search with cursor `before` looks: the message id itself.
+    fn search_below(before: MessageId) -> i64 {
+        before
+    }
 
     /// A search's terms in the index's query syntax.
     fn search_match(terms: &crate::search::Terms) -> String;

@@ -9,9 +9,9 @@ use diesel::QueryResult;
 
 use super::{self as execution, MysqlConn as Conn};
 use crate::message::StoredMessage;
+use crate::operations::Body;
 use crate::operations::SearchSql;
 use crate::operations::MARK_CHUNK;
-use crate::operations::{Bind, Body};
 use crate::retry::Retry;
 use crate::schema::direct_messages as dm;
 use crate::{Error, Message, MessageId, Result, UserId};
@@ -44,6 +44,9 @@ impl Dialect for Hooks {
     /// Statements outside a transaction of the inbox's are not retried: MySQL waits for the
     /// locks they need (`innodb_lock_wait_timeout`).
     const PLAIN_RETRY: Option<Retry> = None;
+
+    /// Guarded transactions are run again after deadlocks and Galera conflicts.
+    const RETRY: Retry = Retry::TRANSIENT;
 
     /// The search index (InnoDB `FULLTEXT`); `+ 0` keeps MariaDB on the full-text index:
     /// offered a range of the primary key, it may walk every older row instead.
@@ -138,16 +141,6 @@ impl Dialect for Hooks {
         Ok(())
     }
 
-    /// Runs `f` in a guarded transaction retried on deadlocks and Galera conflicts (a
-    /// savepoint inside the caller's own).
-    async fn write_transaction<'a, T, F>(conn: &mut Conn, f: F) -> Result<T>
-    where
-        T: Send + 'a,
-        F: for<'c> FnMut(&'c mut Conn) -> Body<'a, 'c, T> + Send,
-    {
-        transactions::retrying(conn, Retry::TRANSIENT, f).await
-    }
-
     /// The unread messages of `user`: their ids first, from `direct_messages_unread` alone
     /// (every column the condition needs is in it), then the rows by primary key. Read in
     /// one statement, a user holding a tenth of the table's unread messages drew MariaDB into
@@ -176,16 +169,6 @@ impl Dialect for Hooks {
         .get_result(conn)
         .await
         .optional()
-    }
-
-    /// The key of a side's search row: the message and the owner.
-    fn search_key(id: MessageId, owner: UserId, _recipient_side: bool) -> Vec<Bind> {
-        vec![Bind::Int(id), Bind::Int(owner)]
-    }
-
-    /// The key below which a search with cursor `before` looks.
-    fn search_below(before: MessageId) -> i64 {
-        before
     }
 
     /// A search in InnoDB's boolean mode.
