@@ -1,5 +1,7 @@
 //! Every route and every error mapping, through the router in process.
 
+mod common;
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use directmessages::{ConversationSummary, Message};
@@ -567,24 +569,11 @@ fn every_inbox_error_maps_to_the_status_a_client_expects() {
 #[cfg(feature = "postgres")]
 #[tokio::test]
 async fn a_postgres_url_runs_it_on_postgresql() {
-    use diesel::connection::SimpleConnection;
-    use diesel::Connection;
-    let Ok(url) = std::env::var("DIRECTMESSAGES_POSTGRES_URL") else {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("CI=true but DIRECTMESSAGES_POSTGRES_URL is not set");
-        }
-        eprintln!("note: PostgreSQL test skipped: DIRECTMESSAGES_POSTGRES_URL is not set");
+    let Some(schema) = common::PgSchema::new("dm_service") else {
         return;
     };
-    let schema = format!("dm_service_{}", std::process::id());
-    let mut admin = diesel::PgConnection::establish(&url).unwrap();
-    admin
-        .batch_execute(&format!("CREATE SCHEMA {schema}"))
-        .unwrap();
-    let separator = if url.contains('?') { '&' } else { '?' };
-    let scoped = format!("{url}{separator}options=-csearch_path%3D{schema}");
     let client = Client {
-        router: app(AppState::new(Db::connect(&scoped).await.unwrap())),
+        router: app(AppState::new(Db::connect(&schema.url).await.unwrap())),
         _file: None,
     };
     let sent = client.send(1, 2, "over PostgreSQL").await;
@@ -597,7 +586,4 @@ async fn a_postgres_url_runs_it_on_postgresql() {
         .await;
     assert_eq!(found, [sent]);
     drop(client);
-    admin
-        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
-        .unwrap();
 }

@@ -1,5 +1,7 @@
 //! The service over a real loopback socket: HTTP requests and the live event stream.
 
+mod common;
+
 use std::time::Duration;
 
 use directmessages::Message;
@@ -292,24 +294,8 @@ async fn two_instances_on_one_sqlite_file_answer_every_concurrent_send() {
 #[cfg(feature = "postgres")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_on_postgresql_answer_every_concurrent_send() {
-    use diesel::connection::SimpleConnection;
-    use diesel::Connection;
-    let Ok(url) = std::env::var("DIRECTMESSAGES_POSTGRES_URL") else {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("CI=true but DIRECTMESSAGES_POSTGRES_URL is not set");
-        }
-        eprintln!("note: PostgreSQL test skipped: DIRECTMESSAGES_POSTGRES_URL is not set");
+    let Some(schema) = common::PgSchema::new("dm_service_load") else {
         return;
     };
-    let schema = format!("dm_service_load_{}", std::process::id());
-    let mut admin = diesel::PgConnection::establish(&url).unwrap();
-    admin
-        .batch_execute(&format!("CREATE SCHEMA {schema}"))
-        .unwrap();
-    let separator = if url.contains('?') { '&' } else { '?' };
-    let scoped = format!("{url}{separator}options=-csearch_path%3D{schema}");
-    two_instances_take_sixteen_concurrent_senders(&scoped).await;
-    admin
-        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
-        .unwrap();
+    two_instances_take_sixteen_concurrent_senders(&schema.url).await;
 }
