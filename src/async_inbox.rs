@@ -1,6 +1,7 @@
 //! The async facade: [`Inbox`]'s operations on diesel-async's connections.
 
 use crate::connection::AsyncInboxConnection;
+use crate::execution::pin;
 use crate::inbox::formatted;
 use crate::{
     ConversationQuery, ConversationSummary, ConversationsQuery, Inbox, InboxBuilder, Message,
@@ -58,6 +59,17 @@ impl From<Inbox> for AsyncInbox {
     }
 }
 
+impl AsyncInbox {
+    /// The operations of `conn`, readied for a pooler in transaction mode when the inbox
+    /// works through one ([`InboxBuilder::transaction_pooling`]), and whether each of
+    /// their statements must then stay inside a transaction.
+    fn ops<'c, C: AsyncInboxConnection>(&self, conn: &'c mut C) -> (&'c mut C::Operations, bool) {
+        let ops = conn.operations();
+        let pinned = self.inbox.readied(ops);
+        (ops, pinned)
+    }
+}
+
 impl InboxBuilder {
     /// The [`AsyncInbox`], with no signal handlers yet.
     #[cfg_attr(docsrs, doc(cfg(feature = "diesel-async")))]
@@ -96,8 +108,8 @@ impl AsyncInbox {
         recipient: UserId,
         content: &str,
     ) -> Result<Message> {
-        let ops = conn.operations();
-        self.inbox.send_on(ops, sender, recipient, content).await
+        let (ops, pinned) = self.ops(conn);
+        pin(pinned, self.inbox.send_on(ops, sender, recipient, content)).await
     }
 
     /// As [`Inbox::unread_messages`].
@@ -106,7 +118,8 @@ impl AsyncInbox {
         conn: &mut C,
         user: UserId,
     ) -> Result<Vec<Message>> {
-        self.inbox.unread_messages_on(conn.operations(), user).await
+        let (ops, pinned) = self.ops(conn);
+        pin(pinned, self.inbox.unread_messages_on(ops, user)).await
     }
 
     /// As [`Inbox::unread_count`].
@@ -115,7 +128,8 @@ impl AsyncInbox {
         conn: &mut C,
         user: UserId,
     ) -> Result<i64> {
-        self.inbox.unread_count_on(conn.operations(), user).await
+        let (ops, pinned) = self.ops(conn);
+        pin(pinned, self.inbox.unread_count_on(ops, user)).await
     }
 
     /// As [`Inbox::read_message`].
@@ -124,7 +138,8 @@ impl AsyncInbox {
         conn: &mut C,
         id: MessageId,
     ) -> Result<Message> {
-        self.inbox.read_on(conn.operations(), id, None).await
+        let (ops, pinned) = self.ops(conn);
+        pin(pinned, self.inbox.read_on(ops, id, None)).await
     }
 
     /// As [`Inbox::read_message_as`].
@@ -134,9 +149,8 @@ impl AsyncInbox {
         reader: UserId,
         id: MessageId,
     ) -> Result<Message> {
-        self.inbox
-            .read_on(conn.operations(), id, Some(reader))
-            .await
+        let (ops, pinned) = self.ops(conn);
+        pin(pinned, self.inbox.read_on(ops, id, Some(reader))).await
     }
 
     /// As [`Inbox::read_message_formatted`].
@@ -156,9 +170,8 @@ impl AsyncInbox {
         conn: &mut C,
         user: UserId,
     ) -> Result<Vec<UserId>> {
-        self.inbox
-            .conversation_partners_on(conn.operations(), user)
-            .await
+        let (ops, pinned) = self.ops(conn);
+        pin(pinned, self.inbox.conversation_partners_on(ops, user)).await
     }
 
     /// As [`Inbox::conversation`].
@@ -169,9 +182,12 @@ impl AsyncInbox {
         partner: UserId,
         query: ConversationQuery,
     ) -> Result<Vec<Message>> {
-        self.inbox
-            .conversation_on(conn.operations(), user, partner, query)
-            .await
+        let (ops, pinned) = self.ops(conn);
+        pin(
+            pinned,
+            self.inbox.conversation_on(ops, user, partner, query),
+        )
+        .await
     }
 
     /// As [`Inbox::conversations`].
@@ -181,9 +197,8 @@ impl AsyncInbox {
         user: UserId,
         query: ConversationsQuery,
     ) -> Result<Vec<ConversationSummary>> {
-        self.inbox
-            .conversations_on(conn.operations(), user, query)
-            .await
+        let (ops, pinned) = self.ops(conn);
+        pin(pinned, self.inbox.conversations_on(ops, user, query)).await
     }
 
     /// As [`Inbox::mark_conversation_read`].
@@ -193,9 +208,12 @@ impl AsyncInbox {
         user: UserId,
         partner: UserId,
     ) -> Result<usize> {
-        self.inbox
-            .mark_conversation_read_on(conn.operations(), user, partner)
-            .await
+        let (ops, pinned) = self.ops(conn);
+        pin(
+            pinned,
+            self.inbox.mark_conversation_read_on(ops, user, partner),
+        )
+        .await
     }
 
     /// As [`Inbox::delete_message`].
@@ -205,7 +223,8 @@ impl AsyncInbox {
         user: UserId,
         id: MessageId,
     ) -> Result<()> {
-        self.inbox.delete_on(conn.operations(), user, id).await
+        let (ops, pinned) = self.ops(conn);
+        pin(pinned, self.inbox.delete_on(ops, user, id)).await
     }
 
     /// As [`Inbox::block_user`].
@@ -215,9 +234,8 @@ impl AsyncInbox {
         user: UserId,
         blocked: UserId,
     ) -> Result<()> {
-        self.inbox
-            .block_on(conn.operations(), user, blocked, true)
-            .await
+        let (ops, pinned) = self.ops(conn);
+        pin(pinned, self.inbox.block_on(ops, user, blocked, true)).await
     }
 
     /// As [`Inbox::unblock_user`].
@@ -227,9 +245,8 @@ impl AsyncInbox {
         user: UserId,
         blocked: UserId,
     ) -> Result<()> {
-        self.inbox
-            .block_on(conn.operations(), user, blocked, false)
-            .await
+        let (ops, pinned) = self.ops(conn);
+        pin(pinned, self.inbox.block_on(ops, user, blocked, false)).await
     }
 
     /// As [`Inbox::archive_conversation`].
@@ -240,9 +257,12 @@ impl AsyncInbox {
         partner: UserId,
     ) -> Result<()> {
         let flag = crate::operations::ConversationFlag::Archived;
-        self.inbox
-            .set_flag_on(conn.operations(), user, partner, flag, true)
-            .await
+        let (ops, pinned) = self.ops(conn);
+        pin(
+            pinned,
+            self.inbox.set_flag_on(ops, user, partner, flag, true),
+        )
+        .await
     }
 
     /// As [`Inbox::unarchive_conversation`].
@@ -253,9 +273,12 @@ impl AsyncInbox {
         partner: UserId,
     ) -> Result<()> {
         let flag = crate::operations::ConversationFlag::Archived;
-        self.inbox
-            .set_flag_on(conn.operations(), user, partner, flag, false)
-            .await
+        let (ops, pinned) = self.ops(conn);
+        pin(
+            pinned,
+            self.inbox.set_flag_on(ops, user, partner, flag, false),
+        )
+        .await
     }
 
     /// As [`Inbox::edit_message`].
@@ -266,9 +289,8 @@ impl AsyncInbox {
         id: MessageId,
         content: &str,
     ) -> Result<Message> {
-        self.inbox
-            .edit_on(conn.operations(), editor, id, content)
-            .await
+        let (ops, pinned) = self.ops(conn);
+        pin(pinned, self.inbox.edit_on(ops, editor, id, content)).await
     }
 
     /// As [`Inbox::unsend_message`].
@@ -278,7 +300,8 @@ impl AsyncInbox {
         sender: UserId,
         id: MessageId,
     ) -> Result<()> {
-        self.inbox.unsend_on(conn.operations(), sender, id).await
+        let (ops, pinned) = self.ops(conn);
+        pin(pinned, self.inbox.unsend_on(ops, sender, id)).await
     }
 
     /// As [`Inbox::mute_conversation`].
@@ -289,9 +312,12 @@ impl AsyncInbox {
         partner: UserId,
     ) -> Result<()> {
         let flag = crate::operations::ConversationFlag::Muted;
-        self.inbox
-            .set_flag_on(conn.operations(), user, partner, flag, true)
-            .await
+        let (ops, pinned) = self.ops(conn);
+        pin(
+            pinned,
+            self.inbox.set_flag_on(ops, user, partner, flag, true),
+        )
+        .await
     }
 
     /// As [`Inbox::unmute_conversation`].
@@ -302,9 +328,12 @@ impl AsyncInbox {
         partner: UserId,
     ) -> Result<()> {
         let flag = crate::operations::ConversationFlag::Muted;
-        self.inbox
-            .set_flag_on(conn.operations(), user, partner, flag, false)
-            .await
+        let (ops, pinned) = self.ops(conn);
+        pin(
+            pinned,
+            self.inbox.set_flag_on(ops, user, partner, flag, false),
+        )
+        .await
     }
 
     /// As [`Inbox::is_blocked`].
@@ -314,9 +343,8 @@ impl AsyncInbox {
         user: UserId,
         other: UserId,
     ) -> Result<bool> {
-        self.inbox
-            .is_blocked_on(conn.operations(), user, other)
-            .await
+        let (ops, pinned) = self.ops(conn);
+        pin(pinned, self.inbox.is_blocked_on(ops, user, other)).await
     }
 
     /// As [`Inbox::search`].
@@ -326,7 +354,8 @@ impl AsyncInbox {
         user: UserId,
         query: SearchQuery,
     ) -> Result<Vec<Message>> {
-        self.inbox.search_on(conn.operations(), user, &query).await
+        let (ops, pinned) = self.ops(conn);
+        pin(pinned, self.inbox.search_on(ops, user, &query)).await
     }
 
     /// As [`Inbox::purge_user`].
@@ -335,6 +364,7 @@ impl AsyncInbox {
         conn: &mut C,
         user: UserId,
     ) -> Result<u64> {
-        self.inbox.purge_on(conn.operations(), user).await
+        let (ops, pinned) = self.ops(conn);
+        pin(pinned, self.inbox.purge_on(ops, user)).await
     }
 }

@@ -42,6 +42,7 @@ pub const DEFAULT_MAX_MESSAGE_CHARS: usize = 10_000;
 pub struct Inbox {
     max_message_chars: usize,
     edit_window: Option<chrono::Duration>,
+    transaction_pooling: bool,
     signals: Signals,
 }
 
@@ -50,6 +51,7 @@ pub struct Inbox {
 pub struct InboxBuilder {
     max_message_chars: usize,
     edit_window: Option<chrono::Duration>,
+    transaction_pooling: bool,
 }
 
 impl InboxBuilder {
@@ -80,11 +82,39 @@ impl InboxBuilder {
         self
     }
 
+    /// The connections reach PostgreSQL through a pooler in transaction mode that keeps
+    /// no prepared statements of its own: PgBouncer before 1.21, or later without
+    /// `max_prepared_statements` (default off). There, a statement prepared under a name
+    /// on one server connection is missing on the next (`prepared statement
+    /// "__diesel_stmt_1" does not exist`) or already there for another client (`prepared
+    /// statement "s3" already exists`).
+    ///
+    /// With it on, every call turns the prepared-statement cache of the connection it is
+    /// handed off (`set_prepared_statement_cache_size(CacheSize::Disabled)`): Diesel then
+    /// sends each statement unnamed, parsed, bound and executed in one exchange. On
+    /// diesel-async's `AsyncPgConnection`, which still prepares and executes in two, the
+    /// `AsyncInbox` also keeps each of its statements inside a
+    /// transaction, where the pooler holds one server connection: a plain read costs a
+    /// `BEGIN` and a `COMMIT` more. Turn the cache off on your connections for your own
+    /// statements too (and for [`run_migrations`](crate::run_migrations)), e.g. in the
+    /// pool's connection set-up. No effect on SQLite and MySQL. Default off. The cost is
+    /// measured in the README ("Performance"), next to a direct connection.
+    ///
+    /// ```
+    /// let inbox = directmessages::Inbox::builder().transaction_pooling(true).build();
+    /// assert!(inbox.transaction_pooling());
+    /// ```
+    pub fn transaction_pooling(mut self, on: bool) -> Self {
+        self.transaction_pooling = on;
+        self
+    }
+
     /// The inbox, with no signal handlers yet.
     pub fn build(self) -> Inbox {
         Inbox {
             max_message_chars: self.max_message_chars,
             edit_window: self.edit_window,
+            transaction_pooling: self.transaction_pooling,
             signals: Signals::new(),
         }
     }
@@ -112,6 +142,7 @@ impl Inbox {
         InboxBuilder {
             max_message_chars: DEFAULT_MAX_MESSAGE_CHARS,
             edit_window: None,
+            transaction_pooling: false,
         }
     }
 
@@ -123,6 +154,26 @@ impl Inbox {
     /// How long a message may still be edited or unsent; `None`: always.
     pub fn edit_window(&self) -> Option<chrono::Duration> {
         self.edit_window
+    }
+
+    /// The operations of `conn`, readied by [`Inbox::readied`].
+    fn ops<'c, C: InboxConnection>(&self, conn: &'c mut C) -> &'c mut C::Operations {
+        let ops = conn.operations();
+        self.readied(ops);
+        ops
+    }
+
+    /// Whether this inbox works through a pooler in transaction mode
+    /// ([`InboxBuilder::transaction_pooling`]).
+    pub fn transaction_pooling(&self) -> bool {
+        self.transaction_pooling
+    }
+
+    /// The connection's operations, readied for a pooler in transaction mode when this
+    /// inbox works through one; whether the async flavour must then keep each statement
+    /// inside a transaction.
+    pub(crate) fn readied<O: Operations>(&self, ops: &mut O) -> bool {
+        self.transaction_pooling && ops.transaction_pooling()
     }
 
     /// The handlers this inbox calls.
@@ -198,7 +249,7 @@ impl Inbox {
         recipient: UserId,
         content: &str,
     ) -> Result<Message> {
-        run(self.send_on(conn.operations(), sender, recipient, content))
+        run(self.send_on(self.ops(conn), sender, recipient, content))
     }
 
     /// The messages to `user` not read yet, oldest first. Messages `user` deleted or got
@@ -222,7 +273,7 @@ impl Inbox {
         conn: &mut C,
         user: UserId,
     ) -> Result<Vec<Message>> {
-        run(self.unread_messages_on(conn.operations(), user))
+        run(self.unread_messages_on(self.ops(conn), user))
     }
 
     /// How many messages [`unread_messages`](Self::unread_messages) would return, without
@@ -244,7 +295,7 @@ impl Inbox {
     /// # #[cfg(not(feature = "sqlite"))] fn main() {}
     /// ```
     pub fn unread_count<C: InboxConnection>(&self, conn: &mut C, user: UserId) -> Result<i64> {
-        run(self.unread_count_on(conn.operations(), user))
+        run(self.unread_count_on(self.ops(conn), user))
     }
 
     /// Returns a message and marks it read if it was unread, firing `message_read`
@@ -268,7 +319,7 @@ impl Inbox {
     /// # #[cfg(not(feature = "sqlite"))] fn main() {}
     /// ```
     pub fn read_message<C: InboxConnection>(&self, conn: &mut C, id: MessageId) -> Result<Message> {
-        run(self.read_on(conn.operations(), id, None))
+        run(self.read_on(self.ops(conn), id, None))
     }
 
     /// The checked read: the recipient reads it and marks it read; the sender may view it
@@ -298,7 +349,7 @@ impl Inbox {
         reader: UserId,
         id: MessageId,
     ) -> Result<Message> {
-        run(self.read_on(conn.operations(), id, Some(reader)))
+        run(self.read_on(self.ops(conn), id, Some(reader)))
     }
 
     /// Reads a message like [`read_message`](Self::read_message) and returns it as
@@ -348,7 +399,7 @@ impl Inbox {
         conn: &mut C,
         user: UserId,
     ) -> Result<Vec<UserId>> {
-        run(self.conversation_partners_on(conn.operations(), user))
+        run(self.conversation_partners_on(self.ops(conn), user))
     }
 
     /// The messages between `user` and `partner`, both directions, oldest first unless
@@ -381,7 +432,7 @@ impl Inbox {
         partner: UserId,
         query: ConversationQuery,
     ) -> Result<Vec<Message>> {
-        run(self.conversation_on(conn.operations(), user, partner, query))
+        run(self.conversation_on(self.ops(conn), user, partner, query))
     }
 
     /// The inbox screen of `user`: one [`ConversationSummary`] per partner, latest activity
@@ -409,7 +460,7 @@ impl Inbox {
         user: UserId,
         query: ConversationsQuery,
     ) -> Result<Vec<ConversationSummary>> {
-        run(self.conversations_on(conn.operations(), user, query))
+        run(self.conversations_on(self.ops(conn), user, query))
     }
 
     /// Marks read every unread message from `partner` to `user` (but those `user`
@@ -436,7 +487,7 @@ impl Inbox {
         user: UserId,
         partner: UserId,
     ) -> Result<usize> {
-        run(self.mark_conversation_read_on(conn.operations(), user, partner))
+        run(self.mark_conversation_read_on(self.ops(conn), user, partner))
     }
 
     /// Hides a message from `user` only (its sender or recipient, else
@@ -466,7 +517,7 @@ impl Inbox {
         user: UserId,
         id: MessageId,
     ) -> Result<()> {
-        run(self.delete_on(conn.operations(), user, id))
+        run(self.delete_on(self.ops(conn), user, id))
     }
 
     /// While `user` blocks `blocked`, messages from `blocked` to `user` are refused with
@@ -495,7 +546,7 @@ impl Inbox {
         user: UserId,
         blocked: UserId,
     ) -> Result<()> {
-        run(self.block_on(conn.operations(), user, blocked, true))
+        run(self.block_on(self.ops(conn), user, blocked, true))
     }
 
     /// Lifts the block `user` put on `blocked`, if any.
@@ -519,7 +570,7 @@ impl Inbox {
         user: UserId,
         blocked: UserId,
     ) -> Result<()> {
-        run(self.block_on(conn.operations(), user, blocked, false))
+        run(self.block_on(self.ops(conn), user, blocked, false))
     }
 
     /// Archives `user`'s side of the conversation with `partner`: it leaves
@@ -557,7 +608,7 @@ impl Inbox {
         partner: UserId,
     ) -> Result<()> {
         let flag = ConversationFlag::Archived;
-        run(self.set_flag_on(conn.operations(), user, partner, flag, true))
+        run(self.set_flag_on(self.ops(conn), user, partner, flag, true))
     }
 
     /// Brings `user`'s side of the conversation with `partner` back from the archive.
@@ -585,7 +636,7 @@ impl Inbox {
         partner: UserId,
     ) -> Result<()> {
         let flag = ConversationFlag::Archived;
-        run(self.set_flag_on(conn.operations(), user, partner, flag, false))
+        run(self.set_flag_on(self.ops(conn), user, partner, flag, false))
     }
 
     /// Replaces the text of a message `editor` sent, and returns it as edited. It keeps
@@ -623,7 +674,7 @@ impl Inbox {
         id: MessageId,
         content: &str,
     ) -> Result<Message> {
-        run(self.edit_on(conn.operations(), editor, id, content))
+        run(self.edit_on(self.ops(conn), editor, id, content))
     }
 
     /// Removes a message for both sides at once: listings, unread counts, summaries
@@ -658,7 +709,7 @@ impl Inbox {
         sender: UserId,
         id: MessageId,
     ) -> Result<()> {
-        run(self.unsend_on(conn.operations(), sender, id))
+        run(self.unsend_on(self.ops(conn), sender, id))
     }
 
     /// Mutes `user`'s side of the conversation with `partner`: a flag for the app, which
@@ -700,7 +751,7 @@ impl Inbox {
         partner: UserId,
     ) -> Result<()> {
         let flag = ConversationFlag::Muted;
-        run(self.set_flag_on(conn.operations(), user, partner, flag, true))
+        run(self.set_flag_on(self.ops(conn), user, partner, flag, true))
     }
 
     /// Unmutes `user`'s side of the conversation with `partner`. Idempotent; with oneself
@@ -728,7 +779,7 @@ impl Inbox {
         partner: UserId,
     ) -> Result<()> {
         let flag = ConversationFlag::Muted;
-        run(self.set_flag_on(conn.operations(), user, partner, flag, false))
+        run(self.set_flag_on(self.ops(conn), user, partner, flag, false))
     }
 
     /// Whether `user` blocks `other` (one direction only).
@@ -752,7 +803,7 @@ impl Inbox {
         user: UserId,
         other: UserId,
     ) -> Result<bool> {
-        run(self.is_blocked_on(conn.operations(), user, other))
+        run(self.is_blocked_on(self.ops(conn), user, other))
     }
 
     /// The messages `user` can see (sent or received; not deleted by `user`, unsent or
@@ -796,7 +847,7 @@ impl Inbox {
         user: UserId,
         query: SearchQuery,
     ) -> Result<Vec<Message>> {
-        run(self.search_on(conn.operations(), user, &query))
+        run(self.search_on(self.ops(conn), user, &query))
     }
 
     /// Deletes everything of `user` for account deletion, in one transaction: messages
@@ -819,7 +870,7 @@ impl Inbox {
     /// # #[cfg(not(feature = "sqlite"))] fn main() {}
     /// ```
     pub fn purge_user<C: InboxConnection>(&self, conn: &mut C, user: UserId) -> Result<u64> {
-        run(self.purge_on(conn.operations(), user))
+        run(self.purge_on(self.ops(conn), user))
     }
 }
 

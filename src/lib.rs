@@ -82,6 +82,9 @@ pub use conversation::{ConversationQuery, ConversationSummary, ConversationsQuer
     doc(cfg(all(feature = "sqlite", any(feature = "r2d2", feature = "diesel-async"))))
 )]
 pub use dialect::SqliteCustomizer;
+#[cfg(all(feature = "postgres", feature = "diesel-async"))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "postgres", feature = "diesel-async"))))]
+pub use dialect::TransactionPooler;
 pub use error::{Error, Result};
 pub use inbox::{Inbox, InboxBuilder, DEFAULT_MAX_MESSAGE_CHARS};
 pub use message::{Message, MessageEvent};

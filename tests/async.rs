@@ -114,11 +114,13 @@ fn an_async_inbox_keeps_the_limits_and_handlers_of_the_inbox_it_came_from() {
 /// A plain `#[tokio::test]` (current-thread runtime): every operation, a caller's own
 /// transaction around one, and the connection still usable afterwards.
 async fn a_current_thread_runtime_runs_every_operation<D: AsyncTestDb>(db: &D) {
-    let mut conn = D::Async::establish(db.url()).await.expect("connect");
+    let mut conn = common::establish_async::<D>(db.url())
+        .await
+        .expect("connect");
     directmessages::run_migrations_async(&mut conn)
         .await
         .unwrap();
-    let inbox = AsyncInbox::new();
+    let inbox = common::builder::<D>().build_async();
     let hi = inbox.send_message(&mut conn, 1, 2, "hi").await.unwrap();
     inbox.send_message(&mut conn, 2, 1, "hello").await.unwrap();
     assert_eq!(inbox.unread_count(&mut conn, 2).await.unwrap(), 1);
@@ -207,7 +209,7 @@ where
         .build()
         .expect("runtime");
     let url = db.url().to_owned();
-    let inbox = Arc::new(AsyncInbox::new());
+    let inbox = Arc::new(common::builder::<D>().build_async());
     let sent = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&sent);
     inbox.signals().on_message_sent(move |_| {
@@ -286,10 +288,10 @@ fn manager<D: AsyncTestDb>(url: &str) -> AsyncDieselConnectionManager<D::Async>
 where
     D::Async: diesel_async::SimpleAsyncConnection,
 {
-    let mut config = diesel_async::pooled_connection::ManagerConfig::default();
+    let mut config = D::manager_config();
     config.custom_setup = Box::new(|url| {
         Box::pin(async move {
-            let mut conn = D::Async::establish(url).await?;
+            let mut conn = common::establish_async::<D>(url).await?;
             diesel_async::SimpleAsyncConnection::batch_execute(&mut conn, D::PREPARE)
                 .await
                 .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
@@ -331,11 +333,13 @@ where
                 let (start, rt) = (&start, &rt);
                 s.spawn(move || {
                     if i % 2 == 0 {
-                        let mut conn = D::Conn::establish(db.url()).expect("connect");
+                        let mut conn = common::establish::<D>(db.url()).expect("connect");
                         start.wait();
                         directmessages::run_migrations(&mut conn).map_err(|e| e.to_string())
                     } else {
-                        let mut conn = rt.block_on(D::Async::establish(db.url())).expect("connect");
+                        let mut conn = rt
+                            .block_on(common::establish_async::<D>(db.url()))
+                            .expect("connect");
                         start.wait();
                         rt.block_on(directmessages::run_migrations_async(&mut conn))
                             .map_err(|e| e.to_string())
@@ -357,7 +361,7 @@ where
         "Diesel's harness would apply {} again",
         pending.len()
     );
-    let inbox = Inbox::new();
+    let inbox = common::builder::<D>().build();
     let m = inbox.send_message(&mut conn, 1, 2, "schema works").unwrap();
     assert_eq!(inbox.read_message_as(&mut conn, 2, m.id).unwrap().id, m.id);
 }
@@ -376,9 +380,10 @@ where
         .enable_all()
         .build()
         .expect("runtime");
-    let inbox = AsyncInbox::new();
+    let inbox = common::builder::<D>().build_async();
     let mut blocker = TestDb::conn(db);
-    Inbox::new()
+    common::builder::<D>()
+        .build()
         .send_message(&mut blocker, 1, 2, "first")
         .unwrap();
     let pool = diesel_async::pooled_connection::deadpool::Pool::<D::Async>::builder(
@@ -414,7 +419,8 @@ where
     });
     again.expect("a connection lent after the drop works");
     assert_eq!(status.size, 1);
-    let texts: Vec<String> = Inbox::new()
+    let texts: Vec<String> = common::builder::<D>()
+        .build()
         .conversation(&mut blocker, 1, 2, ConversationQuery::new())
         .unwrap()
         .into_iter()
@@ -437,11 +443,13 @@ fn an_async_send_to_an_existing_conversation<D: AsyncTestDb>(db: &D) {
         .build()
         .expect("runtime");
     let sent = rt.block_on(async {
-        let mut conn = D::Async::establish(db.url()).await.expect("connect");
+        let mut conn = common::establish_async::<D>(db.url())
+            .await
+            .expect("connect");
         directmessages::run_migrations_async(&mut conn)
             .await
             .unwrap();
-        let inbox = AsyncInbox::new();
+        let inbox = common::builder::<D>().build_async();
         inbox.send_message(&mut conn, 1, 2, "first").await.unwrap();
         let captured = common::Capture::default();
         conn.set_instrumentation(captured.clone());

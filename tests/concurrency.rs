@@ -14,7 +14,7 @@ use common::{Probe, ReadLog, Subject, TestConn, TestPool};
 const THREADS: usize = 8;
 
 fn eight_readers_fire_message_read_once_per_message<D: Subject>(db: &D) {
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let fired = Arc::new(Mutex::new(HashMap::<i64, usize>::new()));
     let sink = Arc::clone(&fired);
     inbox.signals().on_message_read(move |e| {
@@ -84,7 +84,7 @@ fn eight_readers_fire_message_read_once_per_message<D: Subject>(db: &D) {
 
 fn eight_senders_store_every_message<D: Subject>(db: &D) {
     const PER_THREAD: usize = 1_000;
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let pool = db.pool(THREADS as u32);
     let start = Barrier::new(THREADS);
     let all_ids: Vec<i64> = thread::scope(|s| {
@@ -141,7 +141,7 @@ fn eight_senders_store_every_message<D: Subject>(db: &D) {
 }
 
 fn keyset_pages_stay_exact_while_others_insert<D: Subject>(db: &D) {
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let mut conn = db.conn();
     let older: Vec<i64> = (0..200)
         .map(|i| {
@@ -197,7 +197,7 @@ fn keyset_pages_stay_exact_while_others_insert<D: Subject>(db: &D) {
 }
 
 fn read_all_races_new_messages_without_losing_one<D: Subject>(db: &D) {
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let fired = ReadLog::on(inbox.signals());
     let pool = db.pool(2);
     let sent: Vec<i64> = thread::scope(|s| {
@@ -238,7 +238,7 @@ fn read_all_races_new_messages_without_losing_one<D: Subject>(db: &D) {
 /// message: no call fails, every conversation ends in exactly one of the inbox and the
 /// archive, and the counters stay exact.
 fn new_messages_arrive_while_the_recipient_archives<D: Subject>(db: &D) {
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let pool = db.pool(2);
     let partners: Vec<i64> = (100..140).collect();
     thread::scope(|s| {
@@ -305,7 +305,7 @@ fn new_messages_arrive_while_the_recipient_archives<D: Subject>(db: &D) {
 /// unsent, or unsent unread; `message_read` fires only for messages the read marked before
 /// the unsend, `message_unsent` once for every message, and the counters stay exact.
 fn unsending_races_the_recipients_read<D: Subject>(db: &D) {
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let read = ReadLog::on(inbox.signals());
     let unsent = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&unsent);
@@ -360,7 +360,7 @@ fn unsending_races_the_recipients_read<D: Subject>(db: &D) {
 /// a losing edit gets `MessageNotFound`; `message_unsent` fires once per message with the
 /// text as last stored, and the counters stay exact.
 fn an_edit_races_an_unsend_of_the_same_message<D: Subject>(db: &D) {
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let unsent = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&unsent);
     inbox.signals().on_message_unsent(move |e| {
@@ -417,7 +417,7 @@ fn sixteen_senders_creating_conversations_never_see_a_conflict<D: Subject>(db: &
     const SENDERS: usize = 16;
     const PER_THREAD: usize = 150;
     const USERS: i64 = 40;
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let pool = db.pool(SENDERS as u32);
     let start = Barrier::new(SENDERS);
     let sent: usize = thread::scope(|s| {
@@ -462,7 +462,7 @@ fn a_poller_misses_nothing_while_a_sender_waits_inside_its_transaction<D: Subjec
     use std::sync::mpsc;
     use std::time::Duration;
 
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let mut poller = db.conn();
     let start = inbox.send_message(&mut poller, 1, 2, "start").unwrap();
     let (sent_tx, sent) = mpsc::channel();
@@ -509,7 +509,7 @@ fn a_poller_misses_nothing_while_a_sender_waits_inside_its_transaction<D: Subjec
 fn polling_after_the_cursor_sees_every_message_once<D: Subject>(db: &D) {
     const WRITERS: usize = 4;
     const PER_WRITER: usize = 150;
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let pool = db.pool(WRITERS as u32 + 1);
     let done = AtomicBool::new(false);
     let seen: Vec<i64> = thread::scope(|s| {
@@ -555,7 +555,7 @@ fn polling_after_the_cursor_sees_every_message_once<D: Subject>(db: &D) {
 /// The search index follows an editor and a deleter racing over the same messages: each
 /// side's row holds the last text committed, and a side that deleted has none.
 fn search_follows_an_edit_racing_a_delete<D: Subject>(db: &D) {
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let mut conn = db.conn();
     let ids = inbox.send_numbered(&mut conn, 1, 2, 120, "draft");
     let pool = db.pool(2);
@@ -618,7 +618,7 @@ mod pooled {
     use common::TestDb;
 
     fn a_pooled_connection_is_an_inbox_connection<D: TestDb>(db: &D) {
-        let inbox = Inbox::new();
+        let inbox = common::builder::<D>().build();
         let pool = db.pool(2);
         let mut pooled = pool.get().expect("pooled connection");
         let m = inbox

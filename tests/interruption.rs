@@ -62,7 +62,7 @@ fn every_operation<C: InboxConnection>(inbox: &Inbox, conn: &mut C, round: usize
 /// with 50,000 unread messages; each call returns the interruption, and the connection
 /// goes on working once the limit is lifted.
 fn statements_cut_off_by_a_timeout_leave_the_connection_usable<D: TestDb>(db: &D) {
-    let inbox = Inbox::new();
+    let inbox = common::builder::<D>().build();
     let mut conn = db.conn();
     conn.seed_unread(2, 1, 50_000);
     conn.seed_unread(3, 1, 100);
@@ -82,8 +82,17 @@ fn statements_cut_off_by_a_timeout_leave_the_connection_usable<D: TestDb>(db: &D
 
 /// Another session cancels whatever the connection runs, again and again while it works:
 /// every call returns, and the connection is still usable at the end.
+///
+/// Not through a pooler in transaction mode: there a backend's id names a server
+/// connection that each statement of a client may or may not get, not the client's
+/// session (PgBouncer forwards the protocol's own cancel requests, which Diesel's blocking
+/// connection does not send). The direct pass of the suite runs it.
 fn cancels_from_another_session_never_hang_the_connection<D: TestDb>(db: &D) {
-    let inbox = Inbox::new();
+    if D::pooled() {
+        eprintln!("note: session cancels are not tested through the pooler");
+        return;
+    }
+    let inbox = common::builder::<D>().build();
     let mut conn = db.conn();
     conn.seed_unread(2, 1, 3_000);
     conn.seed_unread(3, 1, 3_000);

@@ -7,8 +7,7 @@ mod common;
 use std::sync::Barrier;
 use std::thread;
 
-use diesel::Connection;
-use directmessages::{ConversationQuery, ConversationsQuery, Inbox, SearchQuery};
+use directmessages::{ConversationQuery, ConversationsQuery, SearchQuery};
 
 use common::{Probe, Schema, TestDb};
 
@@ -36,7 +35,7 @@ fn instances_starting_together_all_migrate<D: TestDb>(first: &D) {
                         let mut conn = if i % 2 == 0 {
                             db.conn()
                         } else {
-                            D::Conn::establish(db.url()).expect("connect")
+                            common::establish::<D>(db.url()).expect("connect")
                         };
                         start.wait();
                         directmessages::run_migrations(&mut conn).map_err(|e| e.to_string())
@@ -50,7 +49,7 @@ fn instances_starting_together_all_migrate<D: TestDb>(first: &D) {
         }
         let mut conn = db.conn();
         directmessages::run_migrations(&mut conn).unwrap();
-        let inbox = Inbox::new();
+        let inbox = common::builder::<D>().build();
         let m = inbox.send_message(&mut conn, 1, 2, "schema works").unwrap();
         assert_eq!(inbox.read_message_as(&mut conn, 2, m.id).unwrap().id, m.id);
         assert_eq!(conn.counts(), (1, 2, 0));
@@ -101,7 +100,7 @@ fn migrations_go_up_down_to_nothing_and_up_again<D: TestDb>(db: &D) {
         "the harness builds the same schema"
     );
     directmessages::run_migrations(&mut conn).unwrap();
-    let inbox = Inbox::new();
+    let inbox = common::builder::<D>().build();
     let m = inbox
         .send_message(&mut conn, 1, 2, "after a round trip")
         .unwrap();
@@ -119,7 +118,7 @@ fn migrations_go_up_down_to_nothing_and_up_again<D: TestDb>(db: &D) {
 fn a_database_at_104_upgrades_keeping_every_row<D: TestDb>(db: &D) {
     let mut conn = db.conn();
     conn.migrate_up_to("00000000000104");
-    let inbox = Inbox::new();
+    let inbox = common::builder::<D>().build();
     let mut ids = Vec::new();
     for i in 0..30_i64 {
         let (from, to) = (1 + i % 3, 4 + i % 2);

@@ -41,7 +41,7 @@ fn a_read_all_that_loses_a_deadlock_is_retried_to_completion<S: Subject<Db = Mys
     {
         let db = subject.db();
         let setup = Arc::new(Inbox::new());
-        let inbox = Arc::new(S::inbox(Inbox::new()));
+        let inbox = Arc::new(S::inbox(Inbox::builder()));
         let fired = ReadLog::on(inbox.signals());
         let mut conn = TestDb::conn(db);
         let ids: Vec<i64> = ["a", "b", "c"]

@@ -50,9 +50,12 @@ fn a_page_of_a_skewed_conversation_reads_the_conversation_index_backward() {
         let (sql, binds) = common::split_binds(&captured);
         for mode in ["auto", "force_custom_plan", "force_generic_plan"] {
             let mut explain = db.conn();
+            // In one transaction, so that a pooler in transaction mode keeps the prepared
+            // statement and the setting on one server connection.
+            explain.batch_execute("BEGIN").unwrap();
             explain
                 .batch_execute(&format!(
-                    "SET plan_cache_mode = {mode}; PREPARE page AS {sql};"
+                    "SET LOCAL plan_cache_mode = {mode}; PREPARE page AS {sql};"
                 ))
                 .unwrap();
             for run in 1..=6 {
@@ -68,6 +71,7 @@ fn a_page_of_a_skewed_conversation_reads_the_conversation_index_backward() {
                     "{mode}, execution {run}:\n{text}"
                 );
             }
+            explain.batch_execute("DEALLOCATE page; COMMIT").unwrap();
         }
     });
 }

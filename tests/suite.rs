@@ -36,7 +36,7 @@ fn ids(messages: &[Message]) -> Vec<i64> {
 
 fn send_message_returns_the_stored_row<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let before = Utc::now();
     let sent = inbox.send_message(&mut conn, 1, 2, "Hello").unwrap();
     assert_eq!(
@@ -55,7 +55,7 @@ fn send_message_returns_the_stored_row<D: Subject>(db: &D) {
 fn timestamps_are_utc_to_the_microsecond<D: Subject>(db: &D) {
     // The harness sets a non-UTC session time zone on every connection.
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let sent: Vec<Message> = (0..5)
         .map(|i| {
             inbox
@@ -93,7 +93,7 @@ fn timestamps_are_utc_to_the_microsecond<D: Subject>(db: &D) {
 
 fn host_queries_filter_timestamp_columns_with_utc_timestamp<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let old = inbox.send_message(&mut conn, 1, 2, "old").unwrap();
     let new = inbox.send_message(&mut conn, 1, 2, "new").unwrap();
     let t = Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap() + Duration::microseconds(250_001);
@@ -108,7 +108,7 @@ fn host_queries_filter_timestamp_columns_with_utc_timestamp<D: Subject>(db: &D) 
 
 fn ids_increase_and_are_never_reused<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let a = inbox.send_message(&mut conn, 1, 2, "a").unwrap();
     let b = inbox.send_message(&mut conn, 1, 2, "b").unwrap();
     assert!(b.id > a.id);
@@ -120,7 +120,7 @@ fn ids_increase_and_are_never_reused<D: Subject>(db: &D) {
 
 fn message_sent_fires_after_the_write_with_the_stored_row<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&seen);
     inbox.signals().on_message_sent(move |e| {
@@ -134,7 +134,7 @@ fn message_sent_fires_after_the_write_with_the_stored_row<D: Subject>(db: &D) {
 
 fn handlers_run_in_registration_order<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let order = Arc::new(Mutex::new(Vec::new()));
     for name in ["first", "second", "third"] {
         let order = Arc::clone(&order);
@@ -153,7 +153,7 @@ fn handlers_run_in_registration_order<D: Subject>(db: &D) {
 
 fn a_handler_may_register_handlers_which_fire_from_the_next_event<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = Arc::new(D::inbox(Inbox::new()));
+    let inbox = Arc::new(D::inbox(Inbox::builder()));
     let log = Arc::new(Mutex::new(Vec::new()));
     let (weak, sink) = (Arc::downgrade(&inbox), Arc::clone(&log));
     inbox.signals().on_message_sent(move |e| {
@@ -174,7 +174,7 @@ fn a_handler_may_register_handlers_which_fire_from_the_next_event<D: Subject>(db
 
 fn every_invalid_message_is_a_typed_error_and_stores_nothing<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::builder().max_message_chars(5).build());
+    let inbox = D::inbox(Inbox::builder().max_message_chars(5));
     let log = recorded(&inbox);
     inbox.send_message(&mut conn, 1, 2, "seed").unwrap();
     let before = conn.counts();
@@ -213,7 +213,7 @@ fn every_invalid_message_is_a_typed_error_and_stores_nothing<D: Subject>(db: &D)
 
 fn error_messages_name_the_ids_involved<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let m = inbox.send_message(&mut conn, 1, 2, "x").unwrap();
     let err = inbox.read_message_as(&mut conn, 3, m.id).unwrap_err();
     assert_eq!(
@@ -227,7 +227,7 @@ fn error_messages_name_the_ids_involved<D: Subject>(db: &D) {
 fn long_messages_round_trip<D: Subject>(db: &D) {
     // 100,000 two-byte chars: more than MySQL's TEXT holds.
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::builder().max_message_chars(100_000).build());
+    let inbox = D::inbox(Inbox::builder().max_message_chars(100_000));
     let long = "é".repeat(100_000);
     let sent = inbox.send_message(&mut conn, 1, 2, &long).unwrap();
     assert_eq!(
@@ -238,7 +238,7 @@ fn long_messages_round_trip<D: Subject>(db: &D) {
 
 fn unicode_round_trips<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let texts = [
         "emoji 😀🎉👩‍👩‍👧‍👦 flags 🇫🇷",
         "中文 日本語 한국어",
@@ -262,7 +262,7 @@ fn unicode_round_trips<D: Subject>(db: &D) {
 
 fn a_caller_transaction_can_roll_back_a_send<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let result: Result<(), Error> = conn.transaction(|conn| {
         inbox.send_message(conn, 1, 2, "never mind")?;
         assert_eq!(inbox.unread_count(conn, 2)?, 1);
@@ -278,7 +278,7 @@ fn a_caller_transaction_can_roll_back_a_send<D: Subject>(db: &D) {
 
 fn unread_messages_lists_unread_received_oldest_first<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let a = inbox.send_message(&mut conn, 1, 2, "a").unwrap();
     inbox.send_message(&mut conn, 2, 1, "to 1").unwrap();
     let b = inbox.send_message(&mut conn, 3, 2, "b").unwrap();
@@ -294,7 +294,7 @@ fn unread_messages_lists_unread_received_oldest_first<D: Subject>(db: &D) {
 
 fn read_message_marks_read_and_fires_once<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let log = recorded(&inbox);
     let m = inbox.send_message(&mut conn, 1, 2, "x").unwrap();
     let first = inbox.read_message(&mut conn, m.id).unwrap();
@@ -317,7 +317,7 @@ fn read_message_marks_read_and_fires_once<D: Subject>(db: &D) {
 
 fn reading_a_missing_message_is_not_found<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     assert!(matches!(
         inbox.read_message(&mut conn, 12345),
         Err(Error::MessageNotFound(12345))
@@ -334,7 +334,7 @@ fn reading_a_missing_message_is_not_found<D: Subject>(db: &D) {
 
 fn recipient_reading_as_themselves_marks_read<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let log = recorded(&inbox);
     let m = inbox.send_message(&mut conn, 1, 2, "x").unwrap();
     assert!(inbox
@@ -347,7 +347,7 @@ fn recipient_reading_as_themselves_marks_read<D: Subject>(db: &D) {
 
 fn sender_views_without_marking_read<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let log = recorded(&inbox);
     let m = inbox.send_message(&mut conn, 1, 2, "x").unwrap();
     assert_eq!(inbox.read_message_as(&mut conn, 1, m.id).unwrap(), m);
@@ -357,7 +357,7 @@ fn sender_views_without_marking_read<D: Subject>(db: &D) {
 
 fn stranger_cannot_read_a_message<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let m = inbox.send_message(&mut conn, 1, 2, "private").unwrap();
     assert!(matches!(
         inbox.read_message_as(&mut conn, 3, m.id),
@@ -372,7 +372,7 @@ fn stranger_cannot_read_a_message<D: Subject>(db: &D) {
 
 fn read_message_formatted_prefixes_the_sender_name<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let m = inbox.send_message(&mut conn, 1, 2, "Hi there").unwrap();
     let text = inbox
         .read_message_formatted(&mut conn, m.id, |id| format!("user{id}"))
@@ -388,7 +388,7 @@ fn read_message_formatted_prefixes_the_sender_name<D: Subject>(db: &D) {
 
 fn partners_are_listed_once_most_recent_first<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     inbox.send_message(&mut conn, 1, 2, "to 2").unwrap();
     inbox.send_message(&mut conn, 3, 1, "from 3").unwrap();
     inbox.send_message(&mut conn, 1, 4, "to 4").unwrap();
@@ -403,7 +403,7 @@ fn partners_are_listed_once_most_recent_first<D: Subject>(db: &D) {
 
 fn a_user_with_no_messages_has_no_partners<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     inbox.send_message(&mut conn, 1, 2, "x").unwrap();
     assert!(inbox
         .conversation_partners(&mut conn, 42)
@@ -417,7 +417,7 @@ fn a_user_with_no_messages_has_no_partners<D: Subject>(db: &D) {
 
 fn conversation_holds_both_directions_oldest_first<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     inbox.send_message(&mut conn, 1, 2, "one").unwrap();
     inbox.send_message(&mut conn, 2, 1, "two").unwrap();
     inbox.send_message(&mut conn, 1, 3, "elsewhere").unwrap();
@@ -438,7 +438,7 @@ fn conversation_holds_both_directions_oldest_first<D: Subject>(db: &D) {
 
 fn limit_takes_the_oldest_and_reversed_limit_the_latest<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     for i in 0..6 {
         inbox
             .send_message(&mut conn, 1 + i % 2, 2 - i % 2, &format!("m{i}"))
@@ -464,7 +464,7 @@ fn limit_takes_the_oldest_and_reversed_limit_the_latest<D: Subject>(db: &D) {
 
 fn keyset_pages_cover_the_conversation_exactly_once<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let mut all = Vec::new();
     for i in 0..23 {
         let (from, to) = if i % 3 == 0 { (2, 1) } else { (1, 2) };
@@ -512,7 +512,7 @@ fn keyset_pages_cover_the_conversation_exactly_once<D: Subject>(db: &D) {
 
 fn conversation_mark_read_marks_only_what_the_viewer_received<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let log = recorded(&inbox);
     let to_2a = inbox.send_message(&mut conn, 1, 2, "to 2 a").unwrap();
     let to_1 = inbox.send_message(&mut conn, 2, 1, "to 1").unwrap();
@@ -567,7 +567,7 @@ fn conversation_mark_read_marks_only_what_the_viewer_received<D: Subject>(db: &D
 
 fn conversation_without_mark_read_changes_nothing<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let m = inbox.send_message(&mut conn, 1, 2, "x").unwrap();
     inbox
         .conversation(&mut conn, 2, 1, ConversationQuery::new())
@@ -579,7 +579,7 @@ fn migrations_are_idempotent<D: Subject>(db: &D) {
     let mut conn = db.conn();
     common::run_migrations(&mut conn).unwrap();
     common::run_migrations(&mut conn).unwrap();
-    D::inbox(Inbox::new())
+    D::inbox(Inbox::builder())
         .send_message(&mut conn, 1, 2, "still works")
         .unwrap();
 }
@@ -588,7 +588,7 @@ fn migrations_are_idempotent<D: Subject>(db: &D) {
 
 fn conversations_summarise_each_partner_latest_first<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     inbox.send_message(&mut conn, 2, 1, "2 a").unwrap();
     inbox.send_message(&mut conn, 2, 1, "2 b").unwrap();
     inbox.send_message(&mut conn, 3, 1, "3 a").unwrap();
@@ -609,7 +609,7 @@ fn conversations_summarise_each_partner_latest_first<D: Subject>(db: &D) {
 
 fn conversations_page_by_keyset<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     for partner in 2..=8 {
         inbox.send_message(&mut conn, partner, 1, "hi").unwrap();
     }
@@ -628,7 +628,7 @@ fn conversations_page_by_keyset<D: Subject>(db: &D) {
 
 fn mark_conversation_read_marks_everything_from_the_partner<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let log = recorded(&inbox);
     let a = inbox.send_message(&mut conn, 2, 1, "a").unwrap();
     let b = inbox.send_message(&mut conn, 2, 1, "b").unwrap();
@@ -658,7 +658,7 @@ fn mark_conversation_read_marks_everything_from_the_partner<D: Subject>(db: &D) 
 
 fn read_all_while_a_new_message_arrives<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     inbox.send_message(&mut conn, 2, 1, "a").unwrap();
     assert_eq!(inbox.mark_conversation_read(&mut conn, 1, 2).unwrap(), 1);
     let late = inbox.send_message(&mut db.conn(), 2, 1, "late").unwrap();
@@ -677,7 +677,7 @@ fn read_all_while_a_new_message_arrives<D: Subject>(db: &D) {
 
 fn delete_hides_a_message_from_one_side_only<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let a = inbox.send_message(&mut conn, 1, 2, "a").unwrap();
     let b = inbox.send_message(&mut conn, 1, 2, "b").unwrap();
     inbox.delete_message(&mut conn, 2, b.id).unwrap();
@@ -702,7 +702,7 @@ fn delete_hides_a_message_from_one_side_only<D: Subject>(db: &D) {
 
 fn a_message_both_sides_deleted_is_gone<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let m = inbox.send_message(&mut conn, 1, 2, "bye").unwrap();
     inbox.delete_message(&mut conn, 1, m.id).unwrap();
     assert_eq!(conn.deletion_flags(m.id), Some((true, false)));
@@ -724,7 +724,7 @@ fn a_message_both_sides_deleted_is_gone<D: Subject>(db: &D) {
 
 fn deleting_the_last_message_shows_the_previous_one<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let first = inbox.send_message(&mut conn, 1, 2, "first").unwrap();
     inbox.send_message(&mut conn, 3, 1, "from 3").unwrap();
     let last = inbox.send_message(&mut conn, 2, 1, "last").unwrap();
@@ -753,7 +753,7 @@ fn deleting_the_last_message_shows_the_previous_one<D: Subject>(db: &D) {
 
 fn only_a_participant_can_delete_and_only_once<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let m = inbox.send_message(&mut conn, 1, 2, "x").unwrap();
     let before = conn.counts();
     assert!(matches!(
@@ -775,7 +775,7 @@ fn only_a_participant_can_delete_and_only_once<D: Subject>(db: &D) {
 
 fn a_blocked_sender_gets_blocked_and_nothing_is_stored<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let log = recorded(&inbox);
     inbox
         .send_message(&mut conn, 2, 1, "before the block")
@@ -799,7 +799,7 @@ fn a_blocked_sender_gets_blocked_and_nothing_is_stored<D: Subject>(db: &D) {
 
 fn blocking_keeps_history_but_not_unread_counts<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let old = inbox.send_message(&mut conn, 2, 1, "old").unwrap();
     inbox.send_message(&mut conn, 3, 1, "from 3").unwrap();
     inbox.block_user(&mut conn, 1, 2).unwrap();
@@ -826,7 +826,7 @@ fn blocking_keeps_history_but_not_unread_counts<D: Subject>(db: &D) {
 
 fn block_then_unblock<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     inbox.send_message(&mut conn, 2, 1, "unread").unwrap();
     inbox.block_user(&mut conn, 1, 2).unwrap();
     inbox.block_user(&mut conn, 1, 2).unwrap(); // twice is once
@@ -845,7 +845,7 @@ fn block_then_unblock<D: Subject>(db: &D) {
 
 fn blocking_oneself_is_an_error<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     assert!(matches!(
         inbox.block_user(&mut conn, 4, 4),
         Err(Error::SelfBlock { user: 4 })
@@ -855,7 +855,7 @@ fn blocking_oneself_is_an_error<D: Subject>(db: &D) {
 
 fn a_before_send_policy_can_veto_and_nothing_is_stored<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let log = recorded(&inbox);
     let calls = Arc::new(Mutex::new(Vec::new()));
     let seen = Arc::clone(&calls);
@@ -892,7 +892,7 @@ fn a_before_send_policy_can_veto_and_nothing_is_stored<D: Subject>(db: &D) {
 
 fn purge_user_removes_everything_of_that_user<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     inbox.send_message(&mut conn, 1, 2, "a").unwrap();
     inbox.send_message(&mut conn, 2, 1, "b").unwrap();
     inbox.send_message(&mut conn, 3, 1, "c").unwrap();
@@ -917,7 +917,7 @@ fn purge_user_removes_everything_of_that_user<D: Subject>(db: &D) {
 
 fn a_panicking_handler_stops_no_other_handler<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     inbox
         .signals()
         .on_message_sent(|_| panic!("a handler that fails"));
@@ -939,7 +939,7 @@ fn a_panicking_handler_stops_no_other_handler<D: Subject>(db: &D) {
 
 fn every_message_of_a_batch_reaches_every_handler_despite_a_panic<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let first: Vec<i64> = (0..3)
         .map(|i| {
             inbox
@@ -990,7 +990,7 @@ fn every_message_of_a_batch_reaches_every_handler_despite_a_panic<D: Subject>(db
 
 fn a_marked_page_above_the_chunk_size_comes_back_read<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     conn.seed_unread(2, 1, 1_500);
     conn.seed_unread(1, 2, 10);
     let fired = ReadLog::on(inbox.signals());
@@ -1022,7 +1022,7 @@ fn a_marked_page_above_the_chunk_size_comes_back_read<D: Subject>(db: &D) {
 fn a_flooded_user_can_list_and_mark_everything<D: Subject>(db: &D) {
     const FLOOD: usize = 70_000;
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     conn.seed_unread(2, 1, FLOOD);
     let fired = ReadLog::on(inbox.signals());
     assert_eq!(inbox.unread_count(&mut conn, 1).unwrap(), FLOOD as i64);
@@ -1053,7 +1053,7 @@ fn a_flooded_user_can_list_and_mark_everything<D: Subject>(db: &D) {
 
 fn reads_that_change_nothing_work_on_a_read_only_connection<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let read = inbox.send_message(&mut conn, 1, 2, "read").unwrap();
     inbox.read_message(&mut conn, read.id).unwrap();
     let unread = inbox.send_message(&mut conn, 1, 2, "unread").unwrap();
@@ -1101,7 +1101,7 @@ fn reads_that_change_nothing_work_on_a_read_only_connection<D: Subject>(db: &D) 
 
 fn the_first_fault_in_validation_order_is_reported<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::builder().max_message_chars(3).build());
+    let inbox = D::inbox(Inbox::builder().max_message_chars(3));
     inbox
         .signals()
         .on_before_send(|_| Err("policy says no".to_owned()));
@@ -1128,7 +1128,7 @@ fn the_first_fault_in_validation_order_is_reported<D: Subject>(db: &D) {
         inbox.send_message(&mut conn, 1, 2, "hi"),
         Err(Error::Rejected { .. })
     ));
-    let lenient = D::inbox(Inbox::new());
+    let lenient = D::inbox(Inbox::builder());
     assert!(matches!(
         lenient.send_message(&mut conn, 1, 2, "hi"),
         Err(Error::Blocked {
@@ -1141,7 +1141,7 @@ fn the_first_fault_in_validation_order_is_reported<D: Subject>(db: &D) {
 
 fn with_oneself_a_conversation_is_empty_and_nothing_is_marked<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     inbox.send_message(&mut conn, 1, 2, "hi").unwrap();
     assert!(inbox
         .conversation(&mut conn, 1, 1, ConversationQuery::new().mark_read())
@@ -1156,7 +1156,7 @@ fn with_oneself_a_conversation_is_empty_and_nothing_is_marked<D: Subject>(db: &D
 
 fn a_deleted_message_is_not_found_to_whoever_deleted_it<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let fired = ReadLog::on(inbox.signals());
     let m = inbox.send_message(&mut conn, 1, 2, "gone for 2").unwrap();
     inbox.delete_message(&mut conn, 2, m.id).unwrap();
@@ -1177,7 +1177,7 @@ fn a_deleted_message_is_not_found_to_whoever_deleted_it<D: Subject>(db: &D) {
 
 fn within_a_conversation_a_higher_id_is_never_earlier<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let first = inbox.send_message(&mut conn, 1, 2, "first").unwrap();
     // Another instance whose clock runs an hour ahead wrote the latest message.
     let ahead = (Utc::now() + Duration::hours(1)).trunc_subsecs(6);
@@ -1199,7 +1199,7 @@ fn partners_in(summaries: &[directmessages::ConversationSummary]) -> Vec<i64> {
 
 fn archiving_hides_a_conversation_until_a_new_message<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     inbox.send_message(&mut conn, 2, 1, "from two").unwrap();
     inbox.send_message(&mut conn, 3, 1, "from three").unwrap();
     inbox.archive_conversation(&mut conn, 1, 2).unwrap();
@@ -1225,7 +1225,7 @@ fn archiving_hides_a_conversation_until_a_new_message<D: Subject>(db: &D) {
 
 fn the_archive_lists_only_archived_conversations_keyset_paged<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     for partner in 2..=7 {
         inbox
             .send_message(&mut conn, partner, 1, &format!("from {partner}"))
@@ -1256,7 +1256,7 @@ fn the_archive_lists_only_archived_conversations_keyset_paged<D: Subject>(db: &D
 
 fn archive_changes_no_count_and_no_other_listing<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let m = inbox.send_message(&mut conn, 2, 1, "unread").unwrap();
     inbox.send_message(&mut conn, 3, 1, "also unread").unwrap();
     inbox.archive_conversation(&mut conn, 1, 2).unwrap();
@@ -1281,7 +1281,7 @@ fn archive_changes_no_count_and_no_other_listing<D: Subject>(db: &D) {
 
 fn archive_is_per_side_and_idempotent<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     inbox.send_message(&mut conn, 1, 2, "hi").unwrap();
     inbox.archive_conversation(&mut conn, 1, 2).unwrap();
     inbox.archive_conversation(&mut conn, 1, 2).unwrap();
@@ -1299,7 +1299,7 @@ fn archive_is_per_side_and_idempotent<D: Subject>(db: &D) {
 
 fn archiving_before_the_first_message_applies_once_it_exists<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     inbox.archive_conversation(&mut conn, 1, 2).unwrap();
     assert!(inbox
         .conversations(&mut conn, 1, ConversationsQuery::new().archived())
@@ -1322,7 +1322,7 @@ fn archiving_before_the_first_message_applies_once_it_exists<D: Subject>(db: &D)
 
 fn archiving_with_oneself_does_nothing<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     inbox.archive_conversation(&mut conn, 1, 1).unwrap();
     inbox.unarchive_conversation(&mut conn, 1, 1).unwrap();
     assert!(conn.conversation_rows().is_empty());
@@ -1334,7 +1334,7 @@ fn archiving_with_oneself_does_nothing<D: Subject>(db: &D) {
 
 fn purge_removes_archive_flags_both_ways<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     inbox.send_message(&mut conn, 1, 2, "hi").unwrap();
     inbox.send_message(&mut conn, 2, 3, "hi").unwrap();
     inbox.archive_conversation(&mut conn, 1, 2).unwrap();
@@ -1360,7 +1360,7 @@ fn purge_removes_archive_flags_both_ways<D: Subject>(db: &D) {
 
 fn an_edit_changes_the_text_and_keeps_the_rest<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let first = inbox.send_message(&mut conn, 1, 2, "Lunhc?").unwrap();
     let read = inbox.read_message_as(&mut conn, 2, first.id).unwrap();
     inbox
@@ -1399,7 +1399,7 @@ fn an_edit_changes_the_text_and_keeps_the_rest<D: Subject>(db: &D) {
 
 fn an_edit_to_the_same_text_changes_and_fires_nothing<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let edits = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&edits);
     inbox
@@ -1415,7 +1415,7 @@ fn an_edit_to_the_same_text_changes_and_fires_nothing<D: Subject>(db: &D) {
 
 fn an_edit_does_not_bring_back_an_archived_conversation<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let m = inbox.send_message(&mut conn, 1, 2, "hi").unwrap();
     inbox.archive_conversation(&mut conn, 2, 1).unwrap();
     inbox.edit_message(&mut conn, 1, m.id, "hello").unwrap();
@@ -1434,8 +1434,7 @@ fn edit_checks_come_in_the_contract_order<D: Subject>(db: &D) {
     let inbox = D::inbox(
         Inbox::builder()
             .max_message_chars(10)
-            .edit_window(Duration::minutes(15))
-            .build(),
+            .edit_window(Duration::minutes(15)),
     );
     inbox.signals().on_before_send(|d| {
         if d.content.contains("spam") {
@@ -1517,7 +1516,7 @@ fn edit_checks_come_in_the_contract_order<D: Subject>(db: &D) {
 
 fn unsending_removes_a_message_for_both_sides<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let earlier = inbox.send_message(&mut conn, 1, 2, "earlier").unwrap();
     let oops = inbox.send_message(&mut conn, 1, 2, "oops").unwrap();
     inbox.send_message(&mut conn, 1, 3, "only one").unwrap();
@@ -1577,7 +1576,7 @@ fn unsending_removes_a_message_for_both_sides<D: Subject>(db: &D) {
 
 fn only_the_sender_may_unsend_what_they_still_see<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let m = inbox.send_message(&mut conn, 1, 2, "hello").unwrap();
     assert!(matches!(
         inbox.unsend_message(&mut conn, 2, m.id),
@@ -1608,7 +1607,7 @@ fn only_the_sender_may_unsend_what_they_still_see<D: Subject>(db: &D) {
 
 fn the_edit_window_closes_unsending<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let window = |w: Duration| D::inbox(Inbox::builder().edit_window(w).build());
+    let window = |w: Duration| D::inbox(Inbox::builder().edit_window(w));
     let inbox = window(Duration::minutes(15));
     let old = inbox.send_message(&mut conn, 1, 2, "an hour ago").unwrap();
     conn.set_sent_at(old.id, Utc::now() - Duration::hours(1));
@@ -1634,14 +1633,14 @@ fn the_edit_window_closes_unsending<D: Subject>(db: &D) {
     }
     inbox.unsend_message(&mut conn, 1, recent.id).unwrap();
     // No window: never closes.
-    D::inbox(Inbox::new())
+    D::inbox(Inbox::builder())
         .unsend_message(&mut conn, 1, old.id)
         .unwrap();
 }
 
 fn message_unsent_fires_once_with_the_message_as_last_stored<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let log = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&log);
     inbox.signals().on_message_unsent(move |e| {
@@ -1680,7 +1679,7 @@ fn recorded_mutes(inbox: &TestInbox) -> MuteLog {
 
 fn mute_is_a_flag_on_the_summary_and_on_every_event<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let log = recorded_mutes(&inbox);
     inbox.send_message(&mut conn, 2, 1, "before").unwrap();
     inbox.mute_conversation(&mut conn, 1, 2).unwrap();
@@ -1710,7 +1709,7 @@ fn mute_is_a_flag_on_the_summary_and_on_every_event<D: Subject>(db: &D) {
 
 fn marking_a_muted_conversation_read_says_so<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let log = recorded_mutes(&inbox);
     for i in 0..3 {
         inbox
@@ -1733,7 +1732,7 @@ fn marking_a_muted_conversation_read_says_so<D: Subject>(db: &D) {
 
 fn mute_changes_no_listing_and_no_count<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     inbox.send_message(&mut conn, 2, 1, "one").unwrap();
     inbox.send_message(&mut conn, 3, 1, "two").unwrap();
     inbox.mute_conversation(&mut conn, 1, 2).unwrap();
@@ -1761,7 +1760,7 @@ fn mute_changes_no_listing_and_no_count<D: Subject>(db: &D) {
 
 fn mute_is_per_side_idempotent_and_survives_new_messages<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let log = recorded_mutes(&inbox);
     inbox.mute_conversation(&mut conn, 1, 2).unwrap(); // before the first message
     inbox.mute_conversation(&mut conn, 1, 2).unwrap();
@@ -1805,7 +1804,7 @@ impl Lcg {
 
 fn counts_stay_exact_after_random_operations<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let mut rng = Lcg(0x5eed);
     let mut sent: Vec<i64> = Vec::new();
     for step in 0..400 {
@@ -2071,7 +2070,7 @@ fn send_corpus<D: Subject>(inbox: &TestInbox, conn: &mut D::Conn) -> Vec<Message
 
 fn search_finds_every_word_as_a_prefix_across_scripts<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let mut sent = send_corpus::<D>(&inbox, &mut conn);
     sent.reverse();
     for user in [1, 2, 3] {
@@ -2119,7 +2118,7 @@ fn search_finds_every_word_as_a_prefix_across_scripts<D: Subject>(db: &D) {
 
 fn search_pages_newest_first_by_keyset<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let mut all: Vec<i64> = (0..25)
         .map(|i| {
             let (from, to) = if i % 3 == 0 { (2, 1) } else { (1, 2 + i % 2) };
@@ -2156,7 +2155,7 @@ fn search_pages_newest_first_by_keyset<D: Subject>(db: &D) {
 
 fn search_within_one_conversation<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let with_2 = inbox.send_message(&mut conn, 1, 2, "plan A").unwrap();
     let with_3 = inbox.send_message(&mut conn, 3, 1, "plan B").unwrap();
     inbox.send_message(&mut conn, 2, 3, "plan C").unwrap();
@@ -2188,7 +2187,7 @@ fn search_within_one_conversation<D: Subject>(db: &D) {
 
 fn search_follows_deletes_unsends_edits_and_purges_but_not_blocks<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let find = |conn: &mut D::Conn, user: i64, q: &str| {
         ids(&inbox.search(conn, user, SearchQuery::new(q)).unwrap())
     };
@@ -2248,7 +2247,7 @@ fn search_follows_deletes_unsends_edits_and_purges_but_not_blocks<D: Subject>(db
 
 fn a_search_without_a_word_is_an_error<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     inbox.send_message(&mut conn, 1, 2, "anything").unwrap();
     for text in ["", "   ", "?!", "🎉🎉 🍣", "\0", "-_-'\"*", "（）"] {
         assert!(
@@ -2263,7 +2262,7 @@ fn a_search_without_a_word_is_an_error<D: Subject>(db: &D) {
 
 fn search_writes_nothing_and_fires_nothing<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     let unread = inbox.send_message(&mut conn, 1, 2, "read me").unwrap();
     let fired = recorded(&inbox);
     let found = inbox
@@ -2277,7 +2276,7 @@ fn search_writes_nothing_and_fires_nothing<D: Subject>(db: &D) {
 
 fn long_words_and_query_syntax_never_widen_a_search<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     // A word of 64 letters is findable, by any prefix; one of 200 need not be, but its
     // message still is, by its other words, and nothing else matches.
     let long = "é".repeat(64);
@@ -2343,7 +2342,7 @@ fn long_words_and_query_syntax_never_widen_a_search<D: Subject>(db: &D) {
 
 fn a_page_of_results_is_the_same_however_many_rows_the_user_has<D: Subject>(db: &D) {
     let mut conn = db.conn();
-    let inbox = D::inbox(Inbox::new());
+    let inbox = D::inbox(Inbox::builder());
     // More messages than a search reads before asking the full-text index.
     let mut sent: Vec<Message> = Vec::new();
     for i in 0..260 {

@@ -9,12 +9,15 @@
 //! naming its connection type (`PgConn`, …); the dialect file in turn mounts the shared
 //! text (`src/queries/`) next to its `Hooks`. What does not depend on the connection type
 //! is compiled once, here: MySQL's statement forms (`mysql_statements.rs`), PostgreSQL's
-//! one-statement send (`postgres_send.rs`), SQLite's pool settings (`sqlite_pool.rs`).
+//! one-statement send (`postgres_send.rs`), SQLite's pool settings (`sqlite_pool.rs`),
+//! async PostgreSQL connections for a pooler in transaction mode (`postgres_pooler.rs`).
 //! SQLite's async connection runs the blocking operations on a blocking thread
 //! (`sqlite_async.rs`).
 
 #[cfg(feature = "mysql")]
 pub(crate) mod mysql_statements;
+#[cfg(all(feature = "postgres", feature = "diesel-async"))]
+mod postgres_pooler;
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres_send;
 #[cfg(all(feature = "sqlite", feature = "diesel-async"))]
@@ -22,6 +25,8 @@ mod sqlite_async;
 #[cfg(all(feature = "sqlite", any(feature = "r2d2", feature = "diesel-async")))]
 mod sqlite_pool;
 
+#[cfg(all(feature = "postgres", feature = "diesel-async"))]
+pub use postgres_pooler::TransactionPooler;
 #[cfg(all(feature = "sqlite", any(feature = "r2d2", feature = "diesel-async")))]
 pub use sqlite_pool::SqliteCustomizer;
 

@@ -25,7 +25,7 @@ mod row_lock;
 
 use queries::{transactions, Dialect};
 
-/// The key of the session advisory lock `run_migrations` holds ("directmessages" in ASCII,
+/// The key of the advisory lock `run_migrations` holds ("directmessages" in ASCII,
 /// truncated), so that instances starting together migrate one after the other.
 const MIGRATION_LOCK: i64 = 0x6469_7265_6374_6d73;
 
@@ -88,39 +88,39 @@ impl Dialect for Hooks {
         query
     }
 
-    /// Applies the migrations under a session advisory lock, so instances starting together
-    /// migrate one after the other. Inside the caller's transaction the lock is the
-    /// transaction's own, so it cannot outlive a failure there.
+    /// Applies the migrations in one transaction that first takes a transaction-scoped
+    /// advisory lock, so instances starting together migrate one after the other, and the
+    /// lock cannot outlive a failure, nor stay behind on a server connection that a
+    /// pooler in transaction mode hands to another client (as a session lock would). Inside
+    /// the caller's transaction, a savepoint of it.
     async fn migrate(conn: &mut Conn) -> Result<()> {
-        if transactions::is_nested(conn)? {
-            diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
-                .bind::<BigInt, _>(MIGRATION_LOCK)
-                .execute(conn)
-                .await?;
-            return queries::apply_migrations(
-                conn,
-                crate::migrations::POSTGRES,
-                crate::migrations::POSTGRES_LISTED,
-            )
-            .await;
-        }
-        diesel::sql_query("SELECT pg_advisory_lock($1)")
-            .bind::<BigInt, _>(MIGRATION_LOCK)
-            .execute(conn)
-            .await?;
-        let applied = queries::apply_migrations(
-            conn,
-            crate::migrations::POSTGRES,
-            crate::migrations::POSTGRES_LISTED,
-        )
-        .await;
-        let unlocked = diesel::sql_query("SELECT pg_advisory_unlock($1)")
-            .bind::<BigInt, _>(MIGRATION_LOCK)
-            .execute(conn)
-            .await;
-        applied?;
-        unlocked?;
-        Ok(())
+        transactions::transaction::<_, crate::Error, _>(conn, None, &mut |conn: &mut Conn| {
+            Body::new(async move {
+                diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+                    .bind::<BigInt, _>(MIGRATION_LOCK)
+                    .execute(conn)
+                    .await?;
+                queries::apply_migrations(
+                    conn,
+                    crate::migrations::POSTGRES,
+                    crate::migrations::POSTGRES_LISTED,
+                )
+                .await
+            })
+        })
+        .await
+    }
+
+    /// Behind a pooler in transaction mode (PgBouncer before 1.21, without
+    /// `max_prepared_statements`), a named statement prepared on one server connection is
+    /// missing on the next, or already there under the same name for another client: the
+    /// connection's statement cache goes off, so that Diesel sends each statement unnamed,
+    /// parsed, bound and executed in one exchange. diesel-async still prepares each under
+    /// a name and executes it in a second exchange: its statements stay inside
+    /// transactions.
+    fn transaction_pooling(conn: &mut Conn) -> bool {
+        execution::uncached(conn);
+        true
     }
 
     /// PostgreSQL's transactions need nothing beyond Diesel's `BEGIN` … `COMMIT`, and a

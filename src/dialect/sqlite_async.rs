@@ -163,4 +163,9 @@ impl Operations for Conn {
     async fn purge(&mut self, user: UserId) -> Result<u64> {
         on_blocking_thread(self, move |conn| run(conn.purge(user))).await
     }
+
+    /// Nothing: a SQLite database has no pooler in front of it.
+    fn transaction_pooling(&mut self) -> bool {
+        false
+    }
 }

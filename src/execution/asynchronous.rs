@@ -57,6 +57,18 @@ pub(crate) fn harness<C>(_: &mut C) -> Option<&mut dyn crate::migrations::Harnes
     None
 }
 
+/// Whether the running operation must keep each statement inside a transaction (see
+/// `execution::pin`).
+pub(crate) fn pinned() -> bool {
+    super::PINNED.try_with(|_| ()).is_ok()
+}
+
+/// Turns off the connection's prepared-statement cache (see `pinned`).
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+pub(crate) fn uncached<C: AsyncConnection>(conn: &mut C) {
+    conn.set_prepared_statement_cache_size(diesel::connection::CacheSize::Disabled);
+}
+
 /// Waits without holding the thread (tokio's timer).
 pub(crate) async fn sleep(duration: Duration) {
     tokio::time::sleep(duration).await;

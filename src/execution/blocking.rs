@@ -118,6 +118,20 @@ pub(crate) fn harness<C: crate::migrations::Harness>(
     Some(conn)
 }
 
+/// Whether the running operation must keep each statement inside a transaction: never on
+/// this flavour, whose statements Diesel sends unnamed, in one exchange, when the
+/// connection's statement cache is off (see [`uncached`]).
+pub(crate) fn pinned() -> bool {
+    false
+}
+
+/// Turns off the connection's prepared-statement cache: each statement then goes as one
+/// unnamed exchange, which a pooler in transaction mode keeps on one server connection.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+pub(crate) fn uncached<C: Connection>(conn: &mut C) {
+    conn.set_prepared_statement_cache_size(diesel::connection::CacheSize::Disabled);
+}
+
 /// Waits on this thread.
 pub(crate) fn sleep(duration: Duration) -> Ready<()> {
     std::thread::sleep(duration);

@@ -21,3 +21,24 @@ pub(crate) mod blocking;
 // SQLite's async connection runs the blocking flavour on a blocking thread.
 #[cfg(all(feature = "diesel-async", any(feature = "postgres", feature = "mysql")))]
 pub(crate) mod asynchronous;
+
+#[cfg(feature = "diesel-async")]
+tokio::task_local! {
+    /// Present while an operation of an [`AsyncInbox`](crate::AsyncInbox) built with
+    /// [`transaction_pooling`](crate::InboxBuilder::transaction_pooling) runs on a
+    /// PostgreSQL connection: a pooler in transaction mode may hand the second exchange of
+    /// a statement prepared outside a transaction to another server connection, so the
+    /// async flavour keeps each statement inside one (`transactions::outside`).
+    static PINNED: ();
+}
+
+/// Runs `operation` with each of its statements kept inside a transaction when `on` (see
+/// `PINNED`).
+#[cfg(feature = "diesel-async")]
+pub(crate) async fn pin<F: std::future::Future>(on: bool, operation: F) -> F::Output {
+    if on {
+        PINNED.scope((), operation).await
+    } else {
+        operation.await
+    }
+}

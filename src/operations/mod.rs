@@ -150,4 +150,9 @@ pub trait Operations: Send {
     ) -> impl Future<Output = Result<Vec<Message>>> + Send;
     /// Deletes every row that mentions `user`; returns how many messages went.
     fn purge(&mut self, user: UserId) -> impl Future<Output = Result<u64>> + Send;
+    /// Readies the connection for a pooler in transaction mode
+    /// ([`InboxBuilder::transaction_pooling`](crate::InboxBuilder::transaction_pooling)):
+    /// turns its prepared-statement cache off where the backend needs that; returns
+    /// whether the async flavour must also keep every statement inside a transaction.
+    fn transaction_pooling(&mut self) -> bool;
 }

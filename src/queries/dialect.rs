@@ -53,6 +53,14 @@ pub(crate) trait Dialect {
     /// The failures after which a transaction of the inbox's is run again.
     const RETRY: Retry;
 
+    /// Readies a connection for a pooler in transaction mode; returns whether the async
+    /// flavour must keep every statement inside a transaction (`execution::pinned`).
+    /// Nothing by default: SQLite has no pooler, and MySQL's statements are prepared afresh
+    /// in one exchange with the server each (see `Dialect::statement`).
+    fn transaction_pooling(_conn: &mut Conn) -> bool {
+        false
+    }
+
     /// Runs `f` in a transaction of the inbox's ([`Dialect::outermost`]), run again on the
     /// failures of [`Dialect::RETRY`], or in a savepoint inside the caller's transaction.
     async fn write_transaction<'a, T, F>(conn: &mut Conn, f: F) -> Result<T>

@@ -41,7 +41,7 @@ async fn apply_listed(
         if applied.iter().any(|v| v == name) {
             continue;
         }
-        super::transactions::transaction(conn, None, &mut |conn| {
+        super::transactions::transaction::<_, crate::Error, _>(conn, None, &mut |conn| {
             Body::new(async move {
                 execution::batch_execute(conn, up)
                     .await

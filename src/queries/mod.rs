@@ -156,4 +156,8 @@ impl Operations for Conn {
     async fn purge(&mut self, user: UserId) -> Result<u64> {
         purge::purge(self, user).await
     }
+
+    fn transaction_pooling(&mut self) -> bool {
+        H::transaction_pooling(self)
+    }
 }

@@ -21,13 +21,14 @@ pub(crate) fn is_nested(conn: &mut Conn) -> QueryResult<bool> {
 /// Runs `f` in a transaction, or a savepoint inside the caller's: it begins with `begin`
 /// (`None`: Diesel's `BEGIN` or `SAVEPOINT`), commits what `f` did when it succeeds, and
 /// rolls it back when it fails.
-pub(crate) async fn transaction<'a, T, F>(
+pub(crate) async fn transaction<'a, T, E, F>(
     conn: &mut Conn,
     begin: Option<&str>,
     f: &mut F,
-) -> Result<T>
+) -> std::result::Result<T, E>
 where
-    F: for<'c> FnMut(&'c mut Conn) -> Body<'a, 'c, T>,
+    E: From<diesel::result::Error>,
+    F: for<'c> FnMut(&'c mut Conn) -> Body<'a, 'c, T, E>,
 {
     match begin {
         Some(sql) => execution::begin_with(conn, sql).await?,
@@ -124,14 +125,24 @@ where
 /// either, the failures the dialect's `H::PLAIN_RETRY` names are waited out (see
 /// [`again`]): on SQLite a busy database, which a read meets while a writer commits
 /// (with the rollback journal) and a write while another connection holds the lock.
+///
+/// Behind a pooler in transaction mode ([`execution::pinned`]) `f` runs in a transaction
+/// instead, so that each of its statements, prepared and then executed, stays on one
+/// server connection.
 pub(crate) async fn outside<'a, T, E, F>(conn: &mut Conn, mut f: F) -> std::result::Result<T, E>
 where
     E: crate::retry::Failure + std::fmt::Display + From<diesel::result::Error>,
     F: for<'c> FnMut(&'c mut Conn) -> Body<'a, 'c, T, E>,
 {
+    if is_nested(conn)? {
+        return f(conn).await;
+    }
+    if execution::pinned() {
+        return transaction(conn, None, &mut f).await;
+    }
     match H::PLAIN_RETRY {
-        Some(policy) if !is_nested(conn)? => again(conn, policy, f).await,
-        _ => f(conn).await,
+        Some(policy) => again(conn, policy, f).await,
+        None => f(conn).await,
     }
 }
 

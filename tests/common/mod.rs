@@ -34,6 +34,12 @@ pub trait TestDb: Sized + Sync + 'static {
     }
     /// A fresh database without any table, or `None` when the backend is not configured.
     fn create_empty() -> Option<Self>;
+    /// Whether the tests reach this backend through a pooler in transaction mode
+    /// (`DIRECTMESSAGES_POSTGRES_POOLER_URL`): connections then run with their statement
+    /// cache off, and inboxes with `transaction_pooling`.
+    fn pooled() -> bool {
+        false
+    }
     /// The URL of this test's database.
     fn url(&self) -> &str;
     /// A new connection to it.
@@ -52,6 +58,21 @@ pub trait TestDb: Sized + Sync + 'static {
             .build(ConnectionManager::new(self.url()))
             .expect("pool")
     }
+}
+
+/// An inbox builder for database `D`: through a pooler in transaction mode, with
+/// `transaction_pooling`.
+pub fn builder<D: TestDb>() -> directmessages::InboxBuilder {
+    directmessages::Inbox::builder().transaction_pooling(D::pooled())
+}
+
+/// A new connection of `D` to `url`, its statement cache off through a pooler.
+pub fn establish<D: TestDb>(url: &str) -> ConnectionResult<D::Conn> {
+    let mut conn = D::Conn::establish(url)?;
+    if D::pooled() {
+        conn.set_prepared_statement_cache_size(diesel::connection::CacheSize::Disabled);
+    }
+    Ok(conn)
 }
 
 /// What a connection needs before a test uses it.
@@ -242,16 +263,36 @@ impl Drop for SqliteDb {
 
 // ---------------------------------------------------------------- PostgreSQL
 
-/// A schema of its own per test, chosen by `search_path` in the URL.
+/// A schema of its own per test, chosen by `search_path` in the URL; through a pooler
+/// (`DIRECTMESSAGES_POSTGRES_POOLER_URL`, which passes no `search_path` on), a database of
+/// its own, made and dropped through the direct URL.
 #[cfg(feature = "postgres")]
 pub struct PgDb {
     admin_url: String,
-    schema: String,
+    drop: String,
     url: String,
 }
 
 #[cfg(feature = "postgres")]
 static PG_NOTICE: Once = Once::new();
+
+/// The URL of a pooler in transaction mode in front of the PostgreSQL server, if set.
+#[cfg(feature = "postgres")]
+pub fn pg_pooler_url() -> Option<String> {
+    std::env::var("DIRECTMESSAGES_POSTGRES_POOLER_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+}
+
+/// `url` with its database replaced by `name`.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (url, String::new()),
+    };
+    let server = base.rsplit_once('/').map_or(base, |(server, _db)| server);
+    format!("{server}/{name}{query}")
+}
 
 #[cfg(feature = "postgres")]
 impl TestDb for PgDb {
@@ -265,17 +306,31 @@ impl TestDb for PgDb {
         let mut admin = diesel::PgConnection::establish(&admin_url).unwrap_or_else(|e| {
             panic!("DIRECTMESSAGES_POSTGRES_URL is set but the server is unreachable: {e}")
         });
-        let schema = unique_name();
+        let name = unique_name();
+        if let Some(pooler) = pg_pooler_url() {
+            admin
+                .batch_execute(&format!("CREATE DATABASE {name}"))
+                .expect("create database");
+            return Some(PgDb {
+                admin_url,
+                drop: format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                url: with_database(&pooler, &name),
+            });
+        }
         admin
-            .batch_execute(&format!("CREATE SCHEMA {schema}"))
+            .batch_execute(&format!("CREATE SCHEMA {name}"))
             .expect("create schema");
         let separator = if admin_url.contains('?') { '&' } else { '?' };
-        let url = format!("{admin_url}{separator}options=-csearch_path%3D{schema}");
+        let url = format!("{admin_url}{separator}options=-csearch_path%3D{name}");
         Some(PgDb {
             admin_url,
-            schema,
+            drop: format!("DROP SCHEMA IF EXISTS {name} CASCADE"),
             url,
         })
+    }
+
+    fn pooled() -> bool {
+        pg_pooler_url().is_some()
     }
 
     fn url(&self) -> &str {
@@ -287,7 +342,7 @@ impl TestDb for PgDb {
 impl Drop for PgDb {
     fn drop(&mut self) {
         if let Ok(mut admin) = diesel::PgConnection::establish(&self.admin_url) {
-            let _ = admin.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema));
+            let _ = admin.batch_execute(&self.drop);
         }
     }
 }
@@ -321,12 +376,7 @@ impl TestDb for MysqlDb {
         admin
             .batch_execute(&format!("CREATE DATABASE {name} CHARACTER SET utf8mb4"))
             .expect("create database");
-        let (base, query) = match admin_url.split_once('?') {
-            Some((base, query)) => (base, format!("?{query}")),
-            None => (admin_url.as_str(), String::new()),
-        };
-        let server = base.rsplit_once('/').map_or(base, |(server, _db)| server);
-        let url = format!("{server}/{name}{query}");
+        let url = with_database(&admin_url, &name);
         Some(MysqlDb {
             admin_url,
             name,
@@ -422,7 +472,8 @@ macro_rules! probe {
         cancel: $cancel:expr,
         search_rows: $search_rows:expr,
         migrations: $migrations:expr,
-        catalog: $catalog:expr $(,)?
+        catalog: $catalog:expr,
+        async_config: $async_config:expr $(,)?
     ) => {
         impl Schema for $conn {
             fn catalog(&mut self) -> Vec<String> {
@@ -498,11 +549,14 @@ macro_rules! probe {
             type Pooled = diesel_async::pooled_connection::deadpool::Object<$async>;
             type Pool = diesel_async::pooled_connection::deadpool::Pool<$async>;
 
+            fn manager_config() -> diesel_async::pooled_connection::ManagerConfig<$async> {
+                ($async_config)()
+            }
+
             fn async_pool(url: &str, size: u32) -> Self::Pool {
-                let manager =
-                    diesel_async::pooled_connection::AsyncDieselConnectionManager::<$async>::new(
-                        url,
-                    );
+                let manager = diesel_async::pooled_connection::AsyncDieselConnectionManager::<
+                                                    $async,
+                                                >::new_with_config(url, Self::manager_config());
                 Self::Pool::builder(manager)
                     .max_size(size as usize)
                     .build()
@@ -544,6 +598,9 @@ macro_rules! probe {
             }
 
             fn prepare(&mut self) {
+                if <$db as TestDb>::pooled() {
+                    self.set_prepared_statement_cache_size(diesel::connection::CacheSize::Disabled);
+                }
                 self.batch_execute(<$db as TestDb>::PREPARE)
                     .expect("prepare connection");
             }
@@ -761,6 +818,7 @@ probe!(
     catalog: "SELECT type || ' ' || name || ' on ' || tbl_name || ': ' || COALESCE(sql, '') AS item \
               FROM sqlite_master WHERE tbl_name <> '__diesel_schema_migrations' \
               AND name NOT LIKE 'sqlite_%'",
+    async_config: diesel_async::pooled_connection::ManagerConfig::default,
 );
 #[cfg(feature = "postgres")]
 probe!(
@@ -784,6 +842,11 @@ probe!(
               UNION ALL SELECT 'type ' || t.typname FROM pg_type t \
               JOIN pg_namespace n ON n.oid = t.typnamespace WHERE n.nspname = current_schema() \
               AND position('__diesel_schema_migrations' IN t.typname) = 0",
+    async_config: || if PgDb::pooled() {
+        directmessages::TransactionPooler::manager_config()
+    } else {
+        diesel_async::pooled_connection::ManagerConfig::default()
+    },
 );
 #[cfg(feature = "mysql")]
 probe!(
@@ -804,6 +867,7 @@ probe!(
               WHERE TRIGGER_SCHEMA = DATABASE() \
               UNION ALL SELECT CONCAT('routine ', ROUTINE_NAME) FROM information_schema.ROUTINES \
               WHERE ROUTINE_SCHEMA = DATABASE()",
+    async_config: diesel_async::pooled_connection::ManagerConfig::default,
 );
 
 /// The schema as the database's catalog lists it, and Diesel's harness on it.
@@ -1205,8 +1269,9 @@ pub trait Subject: Sized + Sync + 'static {
     fn conn(&self) -> Self::Conn;
     /// A pool of `size` connections.
     fn pool(&self, size: u32) -> Self::Pool;
-    /// `inbox`, in this flavour.
-    fn inbox(inbox: directmessages::Inbox) -> TestInbox;
+    /// The inbox `builder` makes (through the pooler, with `transaction_pooling`), in
+    /// this flavour.
+    fn inbox(builder: directmessages::InboxBuilder) -> TestInbox;
     /// The database, for what a test does beside the inbox under test.
     fn db(&self) -> &Self::Db;
 }
@@ -1227,8 +1292,8 @@ where
     fn pool(&self, size: u32) -> Self::Pool {
         TestDb::pool(self, size)
     }
-    fn inbox(inbox: directmessages::Inbox) -> TestInbox {
-        TestInbox::Blocking(inbox)
+    fn inbox(builder: directmessages::InboxBuilder) -> TestInbox {
+        TestInbox::Blocking(builder.transaction_pooling(D::pooled()).build())
     }
     fn db(&self) -> &D {
         self
@@ -1242,7 +1307,7 @@ pub fn run_subject<S: Subject>(test: impl FnOnce(&S) + Send + 'static) {
 
 #[cfg(feature = "diesel-async")]
 #[allow(unused_imports)]
-pub use self::asynchronous::{Async, AsyncTestDb};
+pub use self::asynchronous::{establish_async, Async, AsyncTestDb};
 
 #[cfg(feature = "diesel-async")]
 mod asynchronous {
@@ -1263,6 +1328,14 @@ mod asynchronous {
         fn async_pool(url: &str, size: u32) -> Self::Pool;
         /// A connection from `pool`.
         fn async_get(rt: &Runtime, pool: &Self::Pool) -> Result<Self::Pooled, String>;
+        /// How its pools open and check connections (through a pooler in transaction
+        /// mode, `TransactionPooler`'s).
+        fn manager_config() -> diesel_async::pooled_connection::ManagerConfig<Self::Async>;
+    }
+
+    /// A new async connection of `D` to `url`, its statement cache off through a pooler.
+    pub async fn establish_async<D: AsyncTestDb>(url: &str) -> ConnectionResult<D::Async> {
+        (D::manager_config().custom_setup)(url).await
     }
 
     /// A database of `D` used through `AsyncInbox` on `D`'s async connections, driven on
@@ -1450,7 +1523,7 @@ mod asynchronous {
         fn conn(&self) -> Self::Conn {
             let conn = self
                 .rt
-                .block_on(D::Async::establish(self.db.url()))
+                .block_on(establish_async::<D>(self.db.url()))
                 .unwrap_or_else(|e| panic!("cannot connect to {}: {e}", D::NAME));
             AsyncConn::new(Arc::clone(&self.rt), conn, self.db.url())
         }
@@ -1463,8 +1536,8 @@ mod asynchronous {
             }
         }
 
-        fn inbox(inbox: directmessages::Inbox) -> TestInbox {
-            TestInbox::Async(directmessages::AsyncInbox::from(inbox))
+        fn inbox(builder: directmessages::InboxBuilder) -> TestInbox {
+            TestInbox::Async(builder.transaction_pooling(D::pooled()).build_async())
         }
 
         fn db(&self) -> &D {

@@ -40,21 +40,49 @@ pub enum Db {
     Sqlite(Pool<SqliteConn>),
     /// A PostgreSQL server.
     #[cfg(feature = "postgres")]
-    Postgres(Pool<diesel_async::AsyncPgConnection>),
+    Postgres(Pool<diesel_async::AsyncPgConnection>, Pooler),
+}
+
+/// What stands between the service and PostgreSQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pooler {
+    /// Nothing, or a pooler in session mode, or one that keeps prepared statements itself
+    /// (PgBouncer 1.21 or later with `max_prepared_statements` set).
+    #[default]
+    None,
+    /// A pooler in transaction mode that keeps no prepared statements (PgBouncer before
+    /// 1.21, or later without `max_prepared_statements`): the pool's connections run with
+    /// their statement cache off, and the inbox with `transaction_pooling`.
+    Transaction,
 }
 
 impl Db {
     /// A pool for `url`: `postgres://…` for PostgreSQL (with the `postgres` feature),
     /// anything else a SQLite file. Runs the inbox's migrations.
     pub async fn connect(url: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Self::connect_with(url, Pooler::None).await
+    }
+
+    /// As [`Db::connect`], through `pooler` on PostgreSQL (ignored on SQLite).
+    pub async fn connect_with(
+        url: &str,
+        pooler: Pooler,
+    ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             #[cfg(feature = "postgres")]
             {
-                let manager = AsyncDieselConnectionManager::new(url);
+                // Through a pooler in transaction mode: connections set up inside a
+                // transaction, their statement cache off, checked by a simple query.
+                let manager = match pooler {
+                    Pooler::Transaction => directmessages::TransactionPooler::manager(url),
+                    Pooler::None => AsyncDieselConnectionManager::new(url),
+                };
                 let pool = Pool::builder(manager).max_size(8).build()?;
                 directmessages::run_migrations_async(&mut pool.get().await?).await?;
-                return Ok(Db::Postgres(pool));
+                return Ok(Db::Postgres(pool, pooler));
             }
+            #[cfg(not(feature = "postgres"))]
+            let _ = pooler;
             #[cfg(not(feature = "postgres"))]
             return Err("built without PostgreSQL: run with `--features postgres`".into());
         }
@@ -74,6 +102,17 @@ impl Db {
 
 /// Runs `$body` with `$conn` a pooled connection of whichever database `$db` is; `?` in
 /// the body returns an [`ApiError`].
+impl Db {
+    /// What stands between the service and its database.
+    pub fn pooler(&self) -> Pooler {
+        match self {
+            Db::Sqlite(_) => Pooler::None,
+            #[cfg(feature = "postgres")]
+            Db::Postgres(_, pooler) => *pooler,
+        }
+    }
+}
+
 macro_rules! with_conn {
     ($db:expr, |$conn:ident| $body:expr) => {
         match &$db {
@@ -82,7 +121,7 @@ macro_rules! with_conn {
                 $body
             }
             #[cfg(feature = "postgres")]
-            Db::Postgres(pool) => {
+            Db::Postgres(pool, _) => {
                 let mut $conn = pool.get().await.map_err(ApiError::unavailable)?;
                 $body
             }
@@ -125,7 +164,10 @@ impl AppState {
     /// yours, it can announce a message that your transaction then rolls back.
     pub fn new(db: Db) -> Self {
         let (events, _) = broadcast::channel(1024);
-        let inbox = Inbox::builder().max_message_chars(4_000).build();
+        let inbox = Inbox::builder()
+            .max_message_chars(4_000)
+            .transaction_pooling(db.pooler() == Pooler::Transaction)
+            .build();
         for kind in [
             "message_sent",
             "message_read",

@@ -169,10 +169,11 @@ struct Instance {
 }
 
 impl Instance {
-    async fn start(database_url: &str) -> Self {
+    async fn start(database_url: &str, pooler: &str) -> Self {
         use tokio::io::AsyncBufReadExt;
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_directmessages-service"))
             .env("DATABASE_URL", database_url)
+            .env("DATABASE_POOLER", pooler)
             .env("ADDR", "127.0.0.1:0")
             .stdout(std::process::Stdio::piped())
             .kill_on_drop(true)
@@ -205,13 +206,15 @@ impl Instance {
 /// of two instances on the same database, then forty clients read one message at once
 /// through both: every send answers 201, every read 200, never a 5xx, and the unread
 /// counts add up to the sends.
-async fn two_instances_take_sixteen_concurrent_senders(database_url: &str) {
+async fn two_instances_take_sixteen_concurrent_senders(database_url: &str, pooler: &str) {
     const CLIENTS: usize = 16;
     const SENDS: usize = 500;
-    let instances = [
-        Instance::start(database_url).await,
-        Instance::start(database_url).await,
-    ];
+    // Started together: both run the migrations at once.
+    let (first, second) = tokio::join!(
+        Instance::start(database_url, pooler),
+        Instance::start(database_url, pooler)
+    );
+    let instances = [first, second];
     let addrs = [instances[0].addr, instances[1].addr];
     let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let clients: Vec<_> = (0..CLIENTS)
@@ -284,7 +287,7 @@ async fn two_instances_take_sixteen_concurrent_senders(database_url: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_on_one_sqlite_file_answer_every_concurrent_send() {
     let path = std::env::temp_dir().join(format!("dm-service-load-{}.db", std::process::id()));
-    two_instances_take_sixteen_concurrent_senders(&path.to_string_lossy()).await;
+    two_instances_take_sixteen_concurrent_senders(&path.to_string_lossy(), "").await;
     for suffix in ["", "-wal", "-shm", "-journal"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
@@ -297,5 +300,17 @@ async fn two_instances_on_postgresql_answer_every_concurrent_send() {
     let Some(schema) = common::PgSchema::new("dm_service_load") else {
         return;
     };
-    two_instances_take_sixteen_concurrent_senders(&schema.url).await;
+    two_instances_take_sixteen_concurrent_senders(&schema.url, "").await;
+}
+
+/// The same through PgBouncer in transaction pooling mode
+/// (`DIRECTMESSAGES_POSTGRES_POOLER_URL`), the service started with
+/// `DATABASE_POOLER=transaction`.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_through_pgbouncer_answer_every_concurrent_send() {
+    let Some(database) = common::PgSchema::through_pooler("dm_service_pooled") else {
+        return;
+    };
+    two_instances_take_sixteen_concurrent_senders(&database.url, "transaction").await;
 }
