@@ -5,6 +5,8 @@
 //!
 //! `cargo bench --bench pooler --features postgres,diesel-async` prints a markdown table.
 
+mod common;
+
 use std::time::Instant;
 
 use diesel::connection::SimpleConnection;
@@ -13,18 +15,6 @@ use directmessages::{AsyncInbox, ConversationQuery, Inbox, TransactionPooler};
 
 const ROUNDS: usize = 15;
 const CALLS: usize = 100;
-
-/// `url` with its database replaced by `name`.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').unwrap_or((url, ""));
-    let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
-    let query = if query.is_empty() {
-        String::new()
-    } else {
-        format!("?{query}")
-    };
-    format!("{server}/{name}{query}")
-}
 
 /// The calls measured, by name; each takes the call index.
 const OPERATIONS: [&str; 4] = [
@@ -95,7 +85,10 @@ fn main() {
     server
         .batch_execute(&format!("CREATE DATABASE {name}"))
         .expect("database");
-    let (direct_url, pooled_url) = (with_database(&admin, &name), with_database(&pooler, &name));
+    let (direct_url, pooled_url) = (
+        common::with_database(&admin, &name),
+        common::with_database(&pooler, &name),
+    );
 
     let direct = Inbox::new();
     let pooled = Inbox::builder().transaction_pooling(true).build();

@@ -67,6 +67,15 @@ pub fn sizes(default: &str) -> Vec<u64> {
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 use diesel::Connection;
 
+/// `url` with its database replaced by `name`.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, String::new()), |(b, q)| (b, format!("?{q}")));
+    let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
+    format!("{server}/{name}{query}")
+}
+
 /// A scratch schema on a PostgreSQL server: created here, dropped with the value.
 #[cfg(feature = "postgres")]
 pub struct PgScratch {
@@ -130,11 +139,7 @@ impl MysqlScratch {
         admin
             .batch_execute(&format!("CREATE DATABASE {name} CHARACTER SET utf8mb4"))
             .expect("database");
-        let (base, query) = url
-            .split_once('?')
-            .map_or((url.as_str(), String::new()), |(b, q)| (b, format!("?{q}")));
-        let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
-        let url = format!("{server}/{name}{query}");
+        let url = with_database(&url, &name);
         directmessages::run_migrations(
             &mut diesel::MysqlConnection::establish(&url).expect("mysql"),
         )

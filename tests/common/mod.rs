@@ -69,10 +69,15 @@ pub fn builder<D: TestDb>() -> directmessages::InboxBuilder {
 /// A new connection of `D` to `url`, its statement cache off through a pooler.
 pub fn establish<D: TestDb>(url: &str) -> ConnectionResult<D::Conn> {
     let mut conn = D::Conn::establish(url)?;
+    uncached_if_pooled::<D>(&mut conn);
+    Ok(conn)
+}
+
+/// Turns the statement cache of `conn` off when the tests reach `D` through a pooler.
+fn uncached_if_pooled<D: TestDb>(conn: &mut D::Conn) {
     if D::pooled() {
         conn.set_prepared_statement_cache_size(diesel::connection::CacheSize::Disabled);
     }
-    Ok(conn)
 }
 
 /// What a connection needs before a test uses it.
@@ -598,9 +603,7 @@ macro_rules! probe {
             }
 
             fn prepare(&mut self) {
-                if <$db as TestDb>::pooled() {
-                    self.set_prepared_statement_cache_size(diesel::connection::CacheSize::Disabled);
-                }
+                uncached_if_pooled::<$db>(self);
                 self.batch_execute(<$db as TestDb>::PREPARE)
                     .expect("prepare connection");
             }

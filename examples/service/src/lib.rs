@@ -98,11 +98,7 @@ impl Db {
         drop(conn);
         Ok(Db::Sqlite(pool))
     }
-}
 
-/// Runs `$body` with `$conn` a pooled connection of whichever database `$db` is; `?` in
-/// the body returns an [`ApiError`].
-impl Db {
     /// What stands between the service and its database.
     pub fn pooler(&self) -> Pooler {
         match self {
@@ -113,6 +109,8 @@ impl Db {
     }
 }
 
+/// Runs `$body` with `$conn` a pooled connection of whichever database `$db` is; `?` in
+/// the body returns an [`ApiError`].
 macro_rules! with_conn {
     ($db:expr, |$conn:ident| $body:expr) => {
         match &$db {
